@@ -1,0 +1,142 @@
+"""The one interface every model core implements: messages (+ tool schemas) in, a reply or a token stream out."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Generator, Iterator, Sequence
+
+from agent.errors import RosettaError, UnsupportedInputError
+from agent.messages import Message, ToolCall, media_in
+
+ToolSchema = dict[str, Any]  # OpenAI function-tool JSON: {"type": "function", "function": {name, description, parameters}}
+
+
+@dataclass
+class GenerationOptions:
+    """Sampling options. temperature 0 means greedy decoding (deterministic)."""
+
+    max_new_tokens: int = 512
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = 0  # 0 = no top-k filtering
+    repetition_penalty: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise RosettaError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise RosettaError(f"temperature must be >= 0 (0 = greedy), got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise RosettaError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0 or self.repetition_penalty <= 0:
+            raise RosettaError("top_k must be >= 0 and repetition_penalty > 0")
+        self.stop = tuple(self.stop)
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass
+class ChatReply:
+    message: Message
+    finish_reason: str = "stop"  # "stop" | "length" | "tool_calls"
+    usage: Usage = field(default_factory=Usage)
+
+    @property
+    def text(self) -> str:
+        return self.message.text
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        return self.message.tool_calls
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    images: bool = False
+    audio: bool = False
+
+
+class ReplyStream:
+    """Iterate it for text deltas as they are generated; ``result()`` gives the complete ChatReply."""
+
+    def __init__(self, generator: Generator[str, None, ChatReply]):
+        self._generator = generator
+        self._reply: ChatReply | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        if self._reply is not None:
+            return
+        self._reply = yield from self._generator
+
+    def result(self) -> ChatReply:
+        for _ in self:
+            pass
+        assert self._reply is not None, "the model's generator returned no reply"
+        return self._reply
+
+
+class ChatModel(ABC):
+    """A chat model core. Backends implement ``_generate``; callers use ``chat`` or ``stream``."""
+
+    name: str = "model"
+    capabilities: Capabilities = Capabilities()
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSchema] | None = None,
+        options: GenerationOptions | None = None,
+    ) -> ReplyStream:
+        messages = list(messages)
+        self.check_inputs(messages)
+        return ReplyStream(self._generate(messages, normalize_tools(tools or []), options or GenerationOptions()))
+
+    def chat(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSchema] | None = None,
+        options: GenerationOptions | None = None,
+    ) -> ChatReply:
+        return self.stream(messages, tools, options).result()
+
+    def check_inputs(self, messages: Sequence[Message]) -> None:
+        """Raise UnsupportedInputError, before any work, for media this model cannot take."""
+        if not messages:
+            raise RosettaError("a chat needs at least one message")
+        images, audio = media_in(messages)
+        if images and not self.capabilities.images:
+            raise UnsupportedInputError(
+                f"model {self.name} cannot see images; use a vision-language model, e.g. --model hf:<llava/qwen2-vl id or folder>"
+            )
+        unheard = [block for block in audio if block.transcript is None]
+        if unheard and not self.capabilities.audio:
+            raise UnsupportedInputError(
+                f"model {self.name} cannot take audio and the audio has no transcript; use an audio-capable model"
+            )
+
+    @abstractmethod
+    def _generate(
+        self, messages: list[Message], tools: list[ToolSchema], options: GenerationOptions
+    ) -> Generator[str, None, ChatReply]:
+        """Yield text deltas, then return the complete reply."""
+
+
+def normalize_tools(tools: Sequence[ToolSchema]) -> list[ToolSchema]:
+    """Accept OpenAI function-tool JSON or a bare {name, description, parameters}; return the OpenAI form."""
+    normalized = []
+    for tool in tools:
+        if not isinstance(tool, dict):
+            raise RosettaError(f"a tool schema must be a dict, got {type(tool).__name__}")
+        function = tool.get("function", tool) if tool.get("type", "function") == "function" else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise RosettaError("a tool schema needs a 'name' (OpenAI form: {'type': 'function', 'function': {...}})")
+        function = {"parameters": {"type": "object", "properties": {}}, **function}
+        normalized.append({"type": "function", "function": function})
+    return normalized

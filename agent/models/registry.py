@@ -1,0 +1,39 @@
+"""One entry point from a model spec string to a ChatModel.
+
+    default | embedded          the packaged SmolLM2-135M-Instruct (offline)
+    hf:<hub id or folder>       any transformers causal LM or VLM
+    openai:<base url>           any OpenAI-compatible endpoint (model picked with model_name)
+"""
+
+from __future__ import annotations
+
+from agent.errors import ModelLoadError
+from agent.models.base import ChatModel
+from agent.models.hf import HFLoadConfig
+
+SPEC_FORMS = "default, hf:<hub id or folder>, openai:<base url>"
+
+
+def load_model(
+    spec: str = "default",
+    *,
+    hf: HFLoadConfig | None = None,
+    model_name: str | None = None,
+    api_key: str | None = None,
+    progress: bool = True,
+) -> ChatModel:
+    """Load the model a spec names; raise ModelLoadError/EndpointError with one clear line when it can't."""
+    kind, _, target = spec.partition(":")
+    if spec in ("default", "embedded"):
+        from agent.models.embedded import load_embedded_model
+
+        return load_embedded_model(hf, progress=progress)
+    if kind == "hf" and target:
+        from agent.models.hf import load_hf_model
+
+        return load_hf_model(target, hf)
+    if kind == "openai" and target:
+        from agent.models.openai_compat import OpenAIChatModel, OpenAIEndpointConfig
+
+        return OpenAIChatModel(OpenAIEndpointConfig(base_url=target, model_name=model_name, api_key=api_key))
+    raise ModelLoadError(f"unknown model {spec!r}; use one of: {SPEC_FORMS}")
