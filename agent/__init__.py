@@ -5,22 +5,30 @@ The public surface most users need:
     from agent import Message, load_model
     model = load_model()                       # the embedded default, works offline
     reply = model.chat([Message.user("Hi!", images=["cat.png"])])
+
+Model classes load lazily (PEP 562), so importing ``agent`` for messages or media does not import torch.
 """
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
 
 from agent.errors import RosettaError
 from agent.messages import AudioBlock, ImageBlock, Message, TextBlock, ToolCall, ToolResult
-from agent.models import ChatModel, ChatReply, GenerationOptions, load_model
 
-__all__ = [
-    "AudioBlock",
-    "ChatModel",
-    "ChatReply",
-    "GenerationOptions",
-    "ImageBlock",
-    "Message",
-    "RosettaError",
-    "TextBlock",
-    "ToolCall",
-    "ToolResult",
-    "load_model",
-]
+_LAZY = {
+    "ChatModel": "agent.models.base",
+    "ChatReply": "agent.models.base",
+    "GenerationOptions": "agent.models.base",
+    "HFLoadConfig": "agent.models.hf",
+    "load_model": "agent.models.registry",
+}
+
+__all__ = ["AudioBlock", "ImageBlock", "Message", "RosettaError", "TextBlock", "ToolCall", "ToolResult", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'agent' has no attribute {name!r}")

@@ -17,7 +17,8 @@ from typing import Any
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import PreTrainedTokenizerFast
+from transformers import PreTrainedConfig, PreTrainedModel, PreTrainedTokenizerFast
+from transformers.utils import is_torchvision_available
 
 SEED = 0
 VOCAB_SIZE = 400
@@ -131,6 +132,8 @@ def _corpus() -> list[str]:
         'Call {"name": "get_weather", "arguments": {"city": "Paris"}} now.',
         "The answer is 42. Numbers: 0 1 2 3 4 5 6 7 8 9.",
         "You are a helpful assistant. Describe the image in one sentence.",
+        "The system sets the rules, the user asks, the assistant answers, the tool replies.",
+        "user assistant system tool image video text function name arguments",
     ] * 4
     return sentences
 
@@ -193,9 +196,10 @@ def tiny_llama_text_config(tokenizer: PreTrainedTokenizerFast) -> dict[str, Any]
     return {"model_type": "llama", **TEXT_DIMS, **_token_ids(tokenizer)}
 
 
-def _save(model: torch.nn.Module, folder: Path) -> Path:
-    """Save weights + config and mirror special ids into the generation config."""
-    model.save_pretrained(folder)
+def _save_model(model_class: type[PreTrainedModel], config: PreTrainedConfig, folder: Path) -> Path:
+    """Instantiate ``model_class`` with seeded random weights and save config + safetensors."""
+    torch.manual_seed(SEED)  # seed right before init so every build is byte-identical
+    model_class(config).save_pretrained(folder)
     return folder
 
 
@@ -204,9 +208,7 @@ def build_tiny_llama(folder: Path) -> Path:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     tokenizer = train_tiny_tokenizer(folder)
-    torch.manual_seed(SEED)
-    model = LlamaForCausalLM(LlamaConfig(**tiny_llama_text_config(tokenizer)))
-    return _save(model, folder)
+    return _save_model(LlamaForCausalLM, LlamaConfig(**tiny_llama_text_config(tokenizer)), folder)
 
 
 def build_tiny_llava(folder: Path) -> Path:
@@ -247,8 +249,7 @@ def build_tiny_llava(folder: Path) -> Path:
         chat_template=tokenizer.chat_template,
     )
     processor.save_pretrained(folder)
-    torch.manual_seed(SEED)
-    return _save(LlavaForConditionalGeneration(config), folder)
+    return _save_model(LlavaForConditionalGeneration, config, folder)
 
 
 def build_tiny_qwen2_vl(folder: Path) -> Path:
@@ -303,8 +304,7 @@ def build_tiny_qwen2_vl(folder: Path) -> Path:
     # AutoProcessor picks Qwen2VLProcessor from the model type and derives the
     # video processor from the image-processor config.
     image_processor.save_pretrained(folder)
-    torch.manual_seed(SEED)
-    return _save(Qwen2VLForConditionalGeneration(config), folder)
+    return _save_model(Qwen2VLForConditionalGeneration, config, folder)
 
 
 def build_tiny_idefics3(folder: Path) -> Path:
@@ -344,12 +344,82 @@ def build_tiny_idefics3(folder: Path) -> Path:
         chat_template=tokenizer.chat_template,
     )
     processor.save_pretrained(folder)
-    torch.manual_seed(SEED)
-    return _save(Idefics3ForConditionalGeneration(config), folder)
+    return _save_model(Idefics3ForConditionalGeneration, config, folder)
+
+
+def build_tiny_gemma3(folder: Path) -> Path:
+    """``Gemma3ForConditionalGeneration``: tiny SigLIP tower + tiny Gemma3 decoder + ``Gemma3Processor``."""
+    from transformers import (
+        Gemma3Config,
+        Gemma3ForConditionalGeneration,
+        Gemma3ImageProcessorPil,
+        Gemma3Processor,
+    )
+
+    # Gemma3Processor reads boi/eoi/image tokens off the tokenizer; the chat
+    # template emits <start_of_image>, which the processor expands to
+    # "\n\n<start_of_image>" + <image_soft_token> * mm_tokens + "<end_of_image>\n\n".
+    tokenizer = train_tiny_tokenizer(
+        folder,
+        image_placeholder="<start_of_image>",
+        named_tokens={
+            "boi_token": "<start_of_image>",
+            "eoi_token": "<end_of_image>",
+            "image_token": "<image_soft_token>",
+        },
+    )
+    mm_tokens_per_image = 4  # 4x4 patches average-pooled to 2x2
+    head_dim = TEXT_DIMS["hidden_size"] // TEXT_DIMS["num_attention_heads"]
+    text = {
+        **TEXT_DIMS,
+        **_token_ids(tokenizer),
+        "head_dim": head_dim,
+        "query_pre_attn_scalar": head_dim,
+        "sliding_window": 32,
+        # One layer of each kind, so both attention paths are exercised.
+        "layer_types": ["sliding_attention", "full_attention"],
+    }
+    config = Gemma3Config(
+        text_config=text,
+        vision_config={
+            "model_type": "siglip_vision_model",
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "image_size": IMAGE_SIZE,
+            "patch_size": PATCH_SIZE,
+            "vision_use_head": False,
+        },
+        mm_tokens_per_image=mm_tokens_per_image,
+        boi_token_index=tokenizer.boi_token_id,
+        eoi_token_index=tokenizer.eoi_token_id,
+        image_token_index=tokenizer.image_token_id,
+    )
+    processor = Gemma3Processor(
+        image_processor=Gemma3ImageProcessorPil(size={"height": IMAGE_SIZE, "width": IMAGE_SIZE}),
+        tokenizer=tokenizer,
+        image_seq_length=mm_tokens_per_image,
+        chat_template=tokenizer.chat_template,
+    )
+    processor.save_pretrained(folder)
+    return _save_model(Gemma3ForConditionalGeneration, config, folder)
 
 
 VLM_BUILDERS: dict[str, Callable[[Path], Path]] = {
     "llava": build_tiny_llava,
     "qwen2_vl": build_tiny_qwen2_vl,
     "idefics3": build_tiny_idefics3,
+    "gemma3": build_tiny_gemma3,
 }
+
+
+def unavailable_reason(name: str) -> str | None:
+    """Why the ``name`` checkpoint cannot be loaded through ``AutoProcessor`` here, or None.
+
+    Tests use it to skip rather than fail: transformers 5 builds Qwen2VLProcessor
+    with a video processor that only exists with torchvision installed.
+    """
+    if name == "qwen2_vl" and not is_torchvision_available():
+        return "Qwen2VLProcessor needs torchvision (for its video processor) in transformers 5"
+    return None

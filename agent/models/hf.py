@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import threading
-from dataclasses import dataclass
 from typing import Any, Generator
 
 import torch
@@ -28,21 +27,10 @@ from agent.messages import Message
 from agent.models.base import Capabilities, ChatModel, ChatReply, GenerationOptions, ToolSchema, Usage
 from agent.models.checkpoint import resolve_checkpoint
 from agent.models.device import pick_device, pick_dtype
+from agent.models.load_config import QUANTIZATIONS, HFLoadConfig
 from agent.models.prompting import TemplateFeatures, render_conversation
 from agent.models.streaming import StopStringFilter
 from agent.models.tool_calls import parse_tool_calls
-
-QUANTIZATIONS = ("4bit", "8bit")
-
-
-@dataclass
-class HFLoadConfig:
-    device: str = "auto"  # auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps
-    dtype: str = "auto"  # auto, float32, bfloat16, float16
-    quantization: str | None = None  # bitsandbytes "4bit" (NF4) or "8bit"
-    device_map: str | None = None  # accelerate placement, e.g. "auto" to spread a large model over GPUs and CPU
-    trust_remote_code: bool = False  # never by default: remote code is arbitrary code
-
 
 def is_vision_language(config: Any) -> bool:
     return config.model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES or hasattr(config, "vision_config")

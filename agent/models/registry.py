@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from agent.errors import ModelLoadError
 from agent.models.base import ChatModel
-from agent.models.hf import HFLoadConfig
+from agent.models.load_config import HFLoadConfig
 
 SPEC_FORMS = "default, hf:<hub id or folder>, openai:<base url>"
 

