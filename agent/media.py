@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,8 +126,11 @@ def load_image(source: ImageSource, limits: ImageLimits = ImageLimits()) -> Imag
                     f"image {name} is {width}x{height}, over the {limits.max_pixels:,}-pixel limit; downscale it first"
                 )
             image.load()
-    except Image.DecompressionBombError:
-        raise MediaError(f"image {name} is too large to decode safely; downscale it first") from None
+    except Image.DecompressionBombError as error:
+        # Pillow refuses inside open(), before we see the size; its message carries the pixel count.
+        count = re.search(r"\((\d+) pixels\)", str(error))
+        size = f"{int(count.group(1)):,} pixels" if count else "too many pixels"
+        raise MediaError(f"image {name} has {size}, over the {limits.max_pixels:,}-pixel limit; downscale it first") from None
     except UnidentifiedImageError:
         raise MediaError(f"{name} is not an image Pillow can read; use PNG, JPEG, WebP, GIF or BMP") from None
     except (OSError, SyntaxError, ValueError) as error:
@@ -145,18 +149,34 @@ def image_to_data_url(image: Image.Image) -> str:
     return "data:image/png;base64," + base64.b64encode(image_to_bytes(image)).decode("ascii")
 
 
-def _mono_float32(samples: np.ndarray) -> np.ndarray:
+def _mono_float32(samples: np.ndarray, channel_axis: int | None = None) -> np.ndarray:
+    """Mix down to mono float32. soundfile gives (frames, channels); users' arrays may be (channels, frames),
+    so without a given axis the shorter one is taken as the channels."""
     samples = np.asarray(samples)
     if samples.ndim == 2:
-        # soundfile gives (frames, channels); arrays from users may come (channels, frames).
-        channel_axis = 1 if samples.shape[1] <= samples.shape[0] else 0
-        samples = samples.mean(axis=channel_axis)
+        if channel_axis is None:
+            channel_axis = 1 if samples.shape[1] <= samples.shape[0] else 0
+        samples = samples.mean(axis=channel_axis) if samples.size else samples.reshape(-1)
     if samples.ndim != 1:
         raise MediaError(f"audio array has shape {samples.shape}; pass mono (n,) or stereo (n, channels) samples")
     if np.issubdtype(samples.dtype, np.integer):
         scale = float(np.iinfo(samples.dtype).max) + 1.0
         samples = samples.astype(np.float32) / scale
     return samples.astype(np.float32, copy=False)
+
+
+def _wav_data_is_cut(data: bytes) -> bool:
+    """True when a RIFF/WAVE file's data chunk declares more bytes than the file holds."""
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return False
+    position = 12
+    while position + 8 <= len(data):
+        chunk_id, size = data[position : position + 4], int.from_bytes(data[position + 4 : position + 8], "little")
+        if chunk_id == b"data":
+            # 0 and 0xFFFFFFFF mark streamed WAVs whose writer never knew the length: not a cut.
+            return size not in (0, 0xFFFFFFFF) and position + 8 + size > len(data)
+        position += 8 + size + (size & 1)
+    return False
 
 
 def load_audio(
@@ -186,6 +206,7 @@ def load_audio(
                         f"audio {name} lasts {sound.frames / rate / 60:.0f} min, over the "
                         f"{limits.max_seconds / 60:.0f} min limit; split it"
                     )
+                declared_frames = sound.frames
                 raw = sound.read(dtype="float32", always_2d=True)
         except soundfile.LibsndfileError as error:
             raise MediaError(
@@ -193,7 +214,10 @@ def load_audio(
             ) from None
         except (RuntimeError, EOFError) as error:
             raise MediaError(f"audio {name} is damaged or truncated ({error}); re-export it") from None
-        samples = _mono_float32(raw)
+        # Decoders of compressed formats stop quietly at a cut; libsndfile shortens a cut WAV's header.
+        if len(raw) < 0.98 * declared_frames or _wav_data_is_cut(data):
+            raise MediaError(f"audio {name} is truncated (the file ends before its audio does); re-export it")
+        samples = _mono_float32(raw, channel_axis=1)
     else:
         raise MediaError(f"cannot use {type(source).__name__} as audio; pass a path, bytes or numpy array")
 

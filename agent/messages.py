@@ -9,6 +9,7 @@ their invariants.
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal, Sequence, Union
 
@@ -20,6 +21,13 @@ from agent.media import SPEECH_SAMPLE_RATE, AudioSource, ImageSource, load_audio
 
 Role = Literal["system", "user", "assistant", "tool"]
 ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")
+
+
+def _source_label(source: object) -> str | None:
+    """A file path worth showing back to the user; None for bytes, arrays and data: URLs."""
+    if isinstance(source, Path) or (isinstance(source, str) and not source.startswith("data:")):
+        return str(source)
+    return None
 
 
 @dataclass
@@ -34,8 +42,7 @@ class ImageBlock:
 
     @classmethod
     def load(cls, source: ImageSource) -> "ImageBlock":
-        label = str(source) if isinstance(source, (str,)) and not source.startswith("data:") else None
-        return cls(image=load_image(source), source=label)
+        return cls(image=load_image(source), source=_source_label(source))
 
 
 @dataclass
@@ -47,8 +54,7 @@ class AudioBlock:
 
     @classmethod
     def load(cls, source: AudioSource, sample_rate: int | None = None) -> "AudioBlock":
-        label = str(source) if isinstance(source, str) and not source.startswith("data:") else None
-        return cls(samples=load_audio(source, sample_rate=sample_rate), source=label)
+        return cls(samples=load_audio(source, sample_rate=sample_rate), source=_source_label(source))
 
     @property
     def duration(self) -> float:
