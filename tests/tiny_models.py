@@ -205,7 +205,14 @@ def tiny_llama_text_config(tokenizer: PreTrainedTokenizerFast) -> dict[str, Any]
 def _save_model(model_class: type[PreTrainedModel], config: PreTrainedConfig, folder: Path) -> Path:
     """Instantiate ``model_class`` with seeded random weights and save config + safetensors."""
     torch.manual_seed(SEED)  # seed right before init so every build is byte-identical
-    model_class(config).save_pretrained(folder)
+    model = model_class(config)
+    # Some projections start at zero (Gemma 3's image projection does), which would make every image look
+    # the same to the model; random matrices everywhere let tests see that images really flow through.
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.ndim >= 2 and not parameter.any():
+                parameter.normal_(0.0, 0.02)
+    model.save_pretrained(folder)
     return folder
 
 
