@@ -33,7 +33,9 @@ def _add_generation_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     group.add_argument("--top-p", type=float, default=1.0)
     group.add_argument("--seed", type=int)
-    group.add_argument("--system", help="system prompt (default: prompts/chat_system.txt)")
+    # No default of Rosetta's own: small models answer best under the system prompt their template was
+    # trained with (SmolLM2-135M answered "What is the capital of France?" in broken French under ours).
+    group.add_argument("--system", help="system prompt (default: the model's own)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,7 +69,6 @@ def run_chat(args: argparse.Namespace) -> int:
     from agent.chat_session import ChatSession, run_repl
     from agent.messages import AudioBlock, ImageBlock
     from agent.models.base import GenerationOptions
-    from prompts import load_prompt
 
     options = GenerationOptions(
         max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p, seed=args.seed
@@ -75,8 +76,7 @@ def run_chat(args: argparse.Namespace) -> int:
     # Attachments are read before the model loads: a wrong path should cost a second, not a model load.
     attachments = [ImageBlock.load(path) for path in args.image] + [AudioBlock.load(path) for path in args.audio]
     model = load_model_from_args(args)
-    system = args.system if args.system is not None else load_prompt("chat_system")
-    session = ChatSession(model, system_prompt=system or None, options=options)
+    session = ChatSession(model, system_prompt=args.system or None, options=options)
     for block in attachments:
         session.attach(block)
     if args.question is None:

@@ -48,13 +48,14 @@ def test_repl_with_commands_and_piped_input(tmp_path: Path, picture_path: Path, 
             "never read",
         ]
     )
-    result = rosetta("chat", "--max-new-tokens", "24", stdin=script + "\n")
+    result = rosetta("chat", "--max-new-tokens", "24", "--system", "Be kind.", stdin=script + "\n")
     assert result.returncode == 0, result.stderr
     assert "/image PATH" in result.stdout  # the help text
     assert "cannot see images" in result.stderr and "needs a path" in result.stderr and "unknown command" in result.stderr
     assert "Traceback" not in result.stderr
     saved = json.loads(transcript.read_text())
     assert [m["role"] for m in saved] == ["system", "user", "assistant", "user", "assistant"]
+    assert saved[0]["content"] == "Be kind."
     assert saved[1]["content"] == "My name is Alice." and saved[3]["content"] == "What is my name?"
     # The REPL sent the whole history: the library, given the same four messages, answers the same (greedy).
     from agent.formats.openai_json import from_openai
