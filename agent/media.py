@@ -144,9 +144,14 @@ def image_to_bytes(image: Image.Image, format: str = "PNG") -> bytes:
     return buffer.getvalue()
 
 
+def image_to_base64_png(image: Image.Image) -> str:
+    """Lossless PNG, base64: how images travel inside JSON (OpenAI data: URLs, langchain-core blocks)."""
+    return base64.b64encode(image_to_bytes(image)).decode("ascii")
+
+
 def image_to_data_url(image: Image.Image) -> str:
     """A lossless PNG data: URL, the form every OpenAI-compatible endpoint accepts."""
-    return "data:image/png;base64," + base64.b64encode(image_to_bytes(image)).decode("ascii")
+    return "data:image/png;base64," + image_to_base64_png(image)
 
 
 def _mono_float32(samples: np.ndarray, channel_axis: int | None = None) -> np.ndarray:
@@ -241,3 +246,7 @@ def audio_to_wav_bytes(samples: np.ndarray, sample_rate: int = SPEECH_SAMPLE_RAT
     buffer = io.BytesIO()
     soundfile.write(buffer, np.clip(samples, -1.0, 1.0), sample_rate, format="WAV", subtype="PCM_16")
     return buffer.getvalue()
+
+
+def audio_to_base64_wav(samples: np.ndarray, sample_rate: int = SPEECH_SAMPLE_RATE) -> str:
+    return base64.b64encode(audio_to_wav_bytes(samples, sample_rate)).decode("ascii")

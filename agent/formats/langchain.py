@@ -20,7 +20,7 @@ from langchain_core.messages import (
 )
 
 from agent.errors import MessageFormatError
-from agent.media import audio_to_wav_bytes, image_to_bytes, load_audio, load_image
+from agent.media import audio_to_base64_wav, image_to_base64_png, load_audio, load_image
 from agent.messages import (
     AudioBlock,
     ContentBlock,
@@ -37,10 +37,8 @@ def _standard_block(block: MediaBlock) -> dict[str, Any]:
     if isinstance(block, TextBlock):
         return {"type": "text", "text": block.text}
     if isinstance(block, ImageBlock):
-        data = base64.b64encode(image_to_bytes(block.image)).decode("ascii")
-        return {"type": "image", "base64": data, "mime_type": "image/png"}
-    wav = audio_to_wav_bytes(block.samples, block.sample_rate)
-    return {"type": "audio", "base64": base64.b64encode(wav).decode("ascii"), "mime_type": "audio/wav"}
+        return {"type": "image", "base64": image_to_base64_png(block.image), "mime_type": "image/png"}
+    return {"type": "audio", "base64": audio_to_base64_wav(block.samples, block.sample_rate), "mime_type": "audio/wav"}
 
 
 def _lc_content(blocks: list[MediaBlock]) -> str | list[Any]:

@@ -14,7 +14,7 @@ import json
 from typing import Any, Iterable
 
 from agent.errors import MessageFormatError
-from agent.media import audio_to_wav_bytes, image_to_data_url, load_audio, load_image
+from agent.media import audio_to_base64_wav, image_to_data_url, load_audio, load_image
 from agent.messages import (
     AudioBlock,
     ContentBlock,
@@ -32,8 +32,7 @@ def _part(block: MediaBlock) -> dict[str, Any]:
         return {"type": "text", "text": block.text}
     if isinstance(block, ImageBlock):
         return {"type": "image_url", "image_url": {"url": image_to_data_url(block.image)}}
-    wav = audio_to_wav_bytes(block.samples, block.sample_rate)
-    return {"type": "input_audio", "input_audio": {"data": base64.b64encode(wav).decode("ascii"), "format": "wav"}}
+    return {"type": "input_audio", "input_audio": {"data": audio_to_base64_wav(block.samples, block.sample_rate), "format": "wav"}}
 
 
 def _content(blocks: list[MediaBlock]) -> str | list[dict[str, Any]] | None:
