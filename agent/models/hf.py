@@ -131,7 +131,8 @@ class HFChatModel(ChatModel):
             repetition_penalty=options.repetition_penalty,
         )
         if config.pad_token_id is None:
-            config.pad_token_id = self.tokenizer.pad_token_id or self.tokenizer.eos_token_id
+            pad = self.tokenizer.pad_token_id
+            config.pad_token_id = pad if pad is not None else self.tokenizer.eos_token_id
         return config
 
     # Generation ----------------------------------------------------------------------------------
@@ -147,7 +148,7 @@ class HFChatModel(ChatModel):
         def run() -> None:
             try:
                 if options.seed is not None:
-                    torch.manual_seed(options.seed)
+                    torch.manual_seed(options.seed)  # global, but generation is serialised on this one thread
                 # generate() stops on the stop strings itself; the filter only keeps them out of the text.
                 stop = {"stop_strings": list(options.stop), "tokenizer": self.tokenizer} if options.stop else {}
                 with torch.inference_mode():
