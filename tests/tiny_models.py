@@ -62,6 +62,15 @@ TEXT_HEAD_DIM = TEXT_DIMS["hidden_size"] // TEXT_DIMS["num_attention_heads"]
 
 IMAGE_SIZE = 32  # square input for the fixed-resolution vision towers
 PATCH_SIZE = 8  # -> 4x4 = 16 patches per image
+# One tiny ViT shape for every fixed-resolution tower (CLIP for LLaVA, SigLIP for Idefics3 and Gemma 3).
+VISION_DIMS: dict[str, Any] = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "image_size": IMAGE_SIZE,
+    "patch_size": PATCH_SIZE,
+}
 
 # ChatML, like Qwen2.5's: content may be a string or a list of typed items,
 # `tools` go into the system turn, assistant `tool_calls` render as
@@ -235,15 +244,7 @@ def build_tiny_llava(folder: Path) -> Path:
     )
 
     tokenizer = train_tiny_tokenizer(folder, image_placeholder="<image>", named_tokens={"image_token": "<image>"})
-    vision = CLIPVisionConfig(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        image_size=IMAGE_SIZE,
-        patch_size=PATCH_SIZE,
-        projection_dim=32,
-    )
+    vision = CLIPVisionConfig(**VISION_DIMS, projection_dim=32)
     config = LlavaConfig(
         vision_config=vision,
         text_config=tiny_llama_text_config(tokenizer),
@@ -333,14 +334,7 @@ def build_tiny_idefics3(folder: Path) -> Path:
     scale_factor = 2  # pixel shuffle: 16 patches -> 4 tokens
     config = Idefics3Config(
         text_config=tiny_llama_text_config(tokenizer),
-        vision_config={
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "image_size": IMAGE_SIZE,
-            "patch_size": PATCH_SIZE,
-        },
+        vision_config=dict(VISION_DIMS),
         scale_factor=scale_factor,
         image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
         pad_token_id=tokenizer.pad_token_id,
@@ -392,16 +386,7 @@ def build_tiny_gemma3(folder: Path) -> Path:
     }
     config = Gemma3Config(
         text_config=text,
-        vision_config={
-            "model_type": "siglip_vision_model",
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "image_size": IMAGE_SIZE,
-            "patch_size": PATCH_SIZE,
-            "vision_use_head": False,
-        },
+        vision_config={"model_type": "siglip_vision_model", **VISION_DIMS, "vision_use_head": False},
         mm_tokens_per_image=mm_tokens_per_image,
         boi_token_index=tokenizer.boi_token_id,
         eoi_token_index=tokenizer.eoi_token_id,
