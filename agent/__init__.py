@@ -17,18 +17,13 @@ from typing import Any
 from agent.errors import RosettaError
 from agent.messages import AudioBlock, ImageBlock, Message, TextBlock, ToolCall, ToolResult
 
-_LAZY = {
-    "ChatModel": "agent.models.base",
-    "ChatReply": "agent.models.base",
-    "GenerationOptions": "agent.models.base",
-    "HFLoadConfig": "agent.models.hf",
-    "load_model": "agent.models.registry",
-}
+# Resolved through agent.models, whose own lazy table says which module holds each name.
+_FROM_MODELS = ("ChatModel", "ChatReply", "GenerationOptions", "HFLoadConfig", "load_model")
 
-__all__ = ["AudioBlock", "ImageBlock", "Message", "RosettaError", "TextBlock", "ToolCall", "ToolResult", *_LAZY]
+__all__ = ["AudioBlock", "ImageBlock", "Message", "RosettaError", "TextBlock", "ToolCall", "ToolResult", *_FROM_MODELS]
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
+    if name in _FROM_MODELS:
+        return getattr(import_module("agent.models"), name)
     raise AttributeError(f"module 'agent' has no attribute {name!r}")

@@ -11,7 +11,7 @@ from typing import Sequence
 
 from agent.errors import RosettaError
 from agent.models.load_config import QUANTIZATIONS, HFLoadConfig
-from agent.models.registry import SPEC_FORMS
+from agent.models.registry import SPEC_FORMS, load_model
 
 EXIT_USER_ERROR = 2
 
@@ -53,8 +53,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def load_model_from_args(args: argparse.Namespace):
     from transformers.utils import logging as transformers_logging
-
-    from agent.models.registry import load_model
 
     # Library chatter (generation-config notes, per-tensor loading bars) is not for chat users;
     # Rosetta's own progress bar still shows the one slow step, the first model preparation.
