@@ -40,8 +40,13 @@ class ChatSession:
         self.pending = []
 
     def attach(self, block: ImageBlock | AudioBlock) -> None:
-        """Queue an attachment for the next message, refusing now what the model could never take."""
-        self.model.check_inputs([Message("user", [block])])
+        """Queue an attachment for the next message, refusing now what the model could never take.
+
+        Recordings are transcribed here (for models that cannot hear them), so the user sees what was heard.
+        """
+        probe = [Message("user", [block])]
+        self.model.transcribe_audio(probe)
+        self.model.check_inputs(probe)
         self.pending.append(block)
 
     def ask(self, text: str, write: Callable[[str], None]) -> str:
@@ -49,7 +54,10 @@ class ChatSession:
 
         On failure the turn is taken back and the attachments stay queued, so nothing the user gave is lost.
         """
-        turn = Message("user", [*self.pending, *Message.user(text).content])
+        words = Message.user(text).content if text.strip() else []
+        if not words and not self.pending:
+            raise RosettaError("nothing to send: type a message or attach a file")
+        turn = Message("user", [*self.pending, *words])
         conversation = self.history + [turn]
         reply_stream = self.model.stream(conversation, options=self.options)
         for delta in reply_stream:
@@ -116,8 +124,10 @@ def handle_command(session: ChatSession, line: str, write: Callable[[str], None]
         session.attach(ImageBlock.load(argument))
         write(f"(image {argument} attached to your next message)\n")
     elif command == "/audio":
-        session.attach(AudioBlock.load(argument))
-        write(f"(audio {argument} attached to your next message)\n")
+        block = AudioBlock.load(argument)
+        session.attach(block)
+        heard = f'; heard: "{block.transcript}"' if block.transcript is not None else ""
+        write(f"(audio {argument} attached to your next message{heard})\n")
     elif command == "/save":
         write(f"(saved to {session.save(argument)})\n")
     else:

@@ -12,6 +12,7 @@ from typing import Sequence
 from agent.errors import RosettaError
 from agent.models.load_config import QUANTIZATIONS, HFLoadConfig
 from agent.models.registry import SPEC_FORMS, load_model
+from agent.speech.transcript import OUTPUT_FORMATS
 
 EXIT_USER_ERROR = 2
 
@@ -38,27 +39,95 @@ def _add_generation_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--system", help="system prompt (default: the model's own)")
 
 
+SPEECH_ENGINES = ("auto", "openai-whisper", "faster-whisper", "transformers")
+
+
+def _add_speech_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    """Speech options; in ``chat`` they carry a ``speech-`` prefix so --model keeps naming the chat core."""
+    group = parser.add_argument_group("speech")
+    group.add_argument(f"--{prefix}engine", choices=SPEECH_ENGINES, default="auto", help="Whisper engine (default: faster-whisper)")
+    group.add_argument(
+        f"--{prefix}model",
+        default="auto",
+        help="tiny.en or base (packaged), a CTranslate2 folder, a .pt file, a transformers folder or hub id "
+        "(default: tiny.en for --language en, else base)",
+    )
+    group.add_argument("--language", help="spoken language code, e.g. en, fr (default: detected)")
+    if not prefix:
+        group.add_argument("--task", choices=("transcribe", "translate"), default="transcribe", help="translate: into English")
+        group.add_argument("--beam-size", type=int, default=5)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rosetta", description="Rosetta: a conversational multimodal agent.")
     commands = parser.add_subparsers(dest="command", required=True)
     chat = commands.add_parser("chat", help="chat with a model: one question, or a REPL when none is given")
-    chat.add_argument("question", nargs="?", help="ask one question and exit; omit for an interactive chat")
+    chat.add_argument(
+        "question", nargs="?", help="ask one question and exit; omit for an interactive chat (or to ask by --audio alone)"
+    )
     chat.add_argument("--image", action="append", default=[], metavar="PATH", help="attach an image (repeatable)")
     chat.add_argument("--audio", action="append", default=[], metavar="PATH", help="attach audio (repeatable)")
     _add_model_arguments(chat)
     _add_generation_arguments(chat)
+    _add_speech_arguments(chat, prefix="speech-")
     chat.set_defaults(handler=run_chat)
+
+    transcribe = commands.add_parser("transcribe", help="turn speech in an audio file into text, JSON or subtitles")
+    transcribe.add_argument("file", help="wav, flac, ogg/opus or mp3; any length (cut at silences)")
+    _add_speech_arguments(transcribe)
+    transcribe.add_argument("--format", choices=OUTPUT_FORMATS, default="text", help="output format (default: text)")
+    transcribe.add_argument("--timestamps", action="store_true", help="text output with [start --> end] per segment")
+    transcribe.add_argument("--device", default="auto", help="auto (cuda > cpu), cpu, cuda, cuda:N")
+    transcribe.add_argument("--output", "-o", metavar="FILE", help="write here instead of standard output")
+    transcribe.set_defaults(handler=run_transcribe)
     return parser
 
 
-def load_model_from_args(args: argparse.Namespace):
+def speech_options_from_args(args: argparse.Namespace, prefix: str = ""):
+    from agent.speech.transcriber import TranscribeOptions
+
+    return TranscribeOptions(
+        engine=getattr(args, f"{prefix}engine"),
+        model=getattr(args, f"{prefix}model"),
+        language=args.language,
+        task=getattr(args, "task", "transcribe"),
+        beam_size=getattr(args, "beam_size", 5),
+        device=getattr(args, "device", "auto"),
+    )
+
+
+def _quiet_transformers() -> None:
     from transformers.utils import logging as transformers_logging
 
-    # Library chatter (generation-config notes, per-tensor loading bars) is not for chat users;
-    # Rosetta's own progress bar still shows the one slow step, the first model preparation.
+    # Library chatter (generation-config notes, per-tensor loading bars) is not for users;
+    # Rosetta's own progress bars still show the slow steps (first model preparation, long recordings).
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
 
+
+def run_transcribe(args: argparse.Namespace) -> int:
+    from agent.audio_stream import open_audio_stream
+    from agent.speech.transcriber import Transcriber
+
+    options = speech_options_from_args(args)
+    open_audio_stream(args.file)  # a wrong path or a broken file should cost a second, not a model load
+    if options.engine == "transformers":
+        _quiet_transformers()
+    transcript = Transcriber(options, progress=sys.stderr.isatty()).transcribe(args.file)
+    text = transcript.render(args.format, timestamps=args.timestamps)
+    if args.output:
+        try:
+            with open(args.output, "w", encoding="utf-8") as out:
+                out.write(text + "\n")
+        except OSError as error:
+            raise RosettaError(f"cannot write {args.output!r}: {error.strerror}; pick another path") from None
+    else:
+        print(text)
+    return 0
+
+
+def load_model_from_args(args: argparse.Namespace):
+    _quiet_transformers()
     hf_config = HFLoadConfig(device=args.device, dtype=args.dtype, quantization=args.quantize, device_map=args.device_map)
     return load_model(args.model, hf=hf_config, model_name=args.model_name, api_key=args.api_key)
 
@@ -74,14 +143,16 @@ def run_chat(args: argparse.Namespace) -> int:
     # Attachments are read before the model loads: a wrong path should cost a second, not a model load.
     attachments = [ImageBlock.load(path) for path in args.image] + [AudioBlock.load(path) for path in args.audio]
     model = load_model_from_args(args)
+    model.speech = speech_options_from_args(args, prefix="speech_")
     session = ChatSession(model, system_prompt=args.system or None, options=options)
     for block in attachments:
         session.attach(block)
-    if args.question is None:
+    if args.question is None and not args.audio:
         return run_repl(session, sys.stdin, sys.stdout, sys.stderr, interactive=sys.stdin.isatty())
     if sys.stdout.isatty():
         print(f"[{model.name}]", file=sys.stderr)
-    session.ask(args.question, lambda text: (sys.stdout.write(text), sys.stdout.flush()))
+    # A recording alone is a question too: what was said is the user's turn.
+    session.ask(args.question or "", lambda text: (sys.stdout.write(text), sys.stdout.flush()))
     sys.stdout.write("\n")
     return 0
 

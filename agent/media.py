@@ -170,8 +170,12 @@ def _mono_float32(samples: np.ndarray, channel_axis: int | None = None) -> np.nd
     return samples.astype(np.float32, copy=False)
 
 
-def _wav_data_is_cut(data: bytes) -> bool:
-    """True when a RIFF/WAVE file's data chunk declares more bytes than the file holds."""
+def _wav_data_is_cut(data: bytes, file_size: int | None = None) -> bool:
+    """True when a RIFF/WAVE file's data chunk declares more bytes than the file holds.
+
+    ``data`` may be just the file's head (the chunk headers) when ``file_size`` gives the whole length.
+    """
+    file_size = len(data) if file_size is None else file_size
     if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
         return False
     position = 12
@@ -179,7 +183,7 @@ def _wav_data_is_cut(data: bytes) -> bool:
         chunk_id, size = data[position : position + 4], int.from_bytes(data[position + 4 : position + 8], "little")
         if chunk_id == b"data":
             # 0 and 0xFFFFFFFF mark streamed WAVs whose writer never knew the length: not a cut.
-            return size not in (0, 0xFFFFFFFF) and position + 8 + size > len(data)
+            return size not in (0, 0xFFFFFFFF) and position + 8 + size > file_size
         position += 8 + size + (size & 1)
     return False
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import soundfile
 
 ROSETTA = [sys.executable, "-m", "agent.cli"]
 
@@ -126,6 +127,45 @@ def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path: Path, make_args, fr
     assert_one_line_error(result, fragment)
 
 
-def test_audio_on_a_text_only_model_is_explained(tone_path: Path) -> None:
-    result = rosetta("chat", "what is this?", "--audio", str(tone_path))
-    assert_one_line_error(result, "cannot take audio")
+def test_a_spoken_question_is_transcribed_and_answered(tmp_path: Path) -> None:
+    from tests.speech_clips import speak
+
+    samples, rate = speak("What is the capital of France? Answer in one word.")
+    question = tmp_path / "question.flac"
+    soundfile.write(question, samples, rate)
+    result = rosetta("chat", "--audio", str(question), "--speech-model", "tiny.en", "--max-new-tokens", "20")
+    assert result.returncode == 0, result.stderr
+    assert "Paris" in result.stdout
+
+    # In the REPL the user sees what was heard before asking.
+    repl = rosetta("chat", "--speech-model", "tiny.en", "--max-new-tokens", "8", stdin=f"/audio {question}\n/quit\n")
+    assert repl.returncode == 0, repl.stderr
+    assert 'heard: "What is the capital of France?' in repl.stdout
+
+
+def test_transcribe_command_writes_subtitles(tmp_path: Path) -> None:
+    from tests.speech_clips import speak
+
+    samples, rate = speak("The museum opens at nine in the morning.")
+    clip = tmp_path / "clip.wav"
+    soundfile.write(clip, samples, rate)
+    srt = rosetta("transcribe", str(clip), "--language", "en", "--format", "srt")
+    assert srt.returncode == 0, srt.stderr
+    assert srt.stdout.startswith("1\n00:00:0") and "museum opens at nine" in srt.stdout.lower()
+    data = json.loads(rosetta("transcribe", str(clip), "--language", "en", "--format", "json").stdout)
+    assert data["language"] == "en" and data["segments"][0]["end"] > data["segments"][0]["start"]
+    assert "-->" in rosetta("transcribe", str(clip), "--language", "en", "--timestamps").stdout
+
+
+@pytest.mark.parametrize(
+    "make_args, fragment",
+    [
+        (lambda tmp: [str(tmp / "missing.wav")], "does not exist"),
+        (lambda tmp: [_truncated_wav(tmp)], "truncated"),
+        (lambda tmp: [_text_file_named_png(tmp)], "not readable audio"),
+        (lambda tmp: [_silent_wav(tmp), "--model", "tiny.en", "--language", "fr"], "only knows English"),
+        (lambda tmp: [_silent_wav(tmp), "--model", "./nowhere"], "does not exist"),
+    ],
+)
+def test_transcribe_bad_input_gives_one_line(tmp_path: Path, make_args, fragment: str) -> None:
+    assert_one_line_error(rosetta("transcribe", *make_args(tmp_path), timeout=120), fragment)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Generator, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Generator, Iterator, Sequence
 
 from agent.errors import RosettaError, UnsupportedInputError
 from agent.messages import Message, ToolCall, media_in
+
+if TYPE_CHECKING:
+    from agent.speech.transcriber import TranscribeOptions
 
 ToolSchema = dict[str, Any]  # OpenAI function-tool JSON: {"type": "function", "function": {name, description, parameters}}
 
@@ -87,6 +90,8 @@ class ChatModel(ABC):
 
     name: str = "model"
     capabilities: Capabilities = Capabilities()
+    # How recordings are transcribed for a model that cannot hear them (None: TranscribeOptions() defaults).
+    speech: TranscribeOptions | None = None
 
     def stream(
         self,
@@ -95,6 +100,7 @@ class ChatModel(ABC):
         options: GenerationOptions | None = None,
     ) -> ReplyStream:
         messages = list(messages)
+        self.transcribe_audio(messages)
         self.check_inputs(messages)
         return ReplyStream(self._generate(messages, normalize_tools(tools or []), options or GenerationOptions()))
 
@@ -105,6 +111,20 @@ class ChatModel(ABC):
         options: GenerationOptions | None = None,
     ) -> ChatReply:
         return self.stream(messages, tools, options).result()
+
+    def transcribe_audio(self, messages: Sequence[Message]) -> None:
+        """Give every recording without a transcript one, unless this model hears audio itself.
+
+        The transcript is stored on the block (the waveform stays), so later turns do not transcribe it again.
+        """
+        if self.capabilities.audio:
+            return
+        unheard = [block for block in media_in(messages)[1] if block.transcript is None]
+        if unheard:
+            from agent.speech.transcriber import transcribe_block
+
+            for block in unheard:
+                transcribe_block(block, self.speech)
 
     def check_inputs(self, messages: Sequence[Message]) -> None:
         """Raise UnsupportedInputError, before any work, for media this model cannot take."""

@@ -43,7 +43,7 @@ class RenderedConversation:
 
 def speech_text(block: AudioBlock) -> str:
     """What a text-only model reads for a recording: its transcript, marked as speech."""
-    return f"[speech] {block.transcript}"
+    return f"[speech] {block.transcript}" if block.transcript else "[speech, nothing intelligible]"
 
 
 def tool_call_text(call: ToolCall) -> str:

@@ -1,0 +1,132 @@
+"""Long recordings read from disk in blocks, as mono float32 at 16 kHz, so memory does not grow with length.
+
+``media.load_audio`` holds a whole clip (right for a chat attachment); transcribing an hour-long meeting
+streams it instead: libsndfile decodes a block, soxr resamples it with its state carried across blocks.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import soundfile
+import soxr
+
+from agent.errors import MediaError
+from agent.media import (
+    SPEECH_SAMPLE_RATE,
+    AudioLimits,
+    AudioSource,
+    _describe,
+    _mono_float32,
+    _read_source_bytes,
+    _wav_data_is_cut,
+    load_audio,
+)
+
+# Streamed files are not held in memory, so they may be far larger than a chat attachment.
+STREAM_LIMITS = AudioLimits(max_bytes=2**40, max_seconds=24 * 3600.0)
+
+
+@dataclass
+class AudioStream:
+    """An iterable of 16 kHz mono float32 blocks; ``duration`` is known before the first block is read."""
+
+    name: str
+    duration: float
+    _blocks: Iterator[np.ndarray]
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return self._blocks
+
+
+def _checked_path(source: str | Path) -> Path:
+    if isinstance(source, str) and source.split("://", 1)[0] in ("http", "https", "ftp", "file"):
+        raise MediaError(f"audio {_describe(source)} is a URL; download it and pass the file path")
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise MediaError(f"audio file {str(path)!r} does not exist; check the path")
+    if not path.is_file():
+        raise MediaError(f"audio path {str(path)!r} is not a file; pass a file path")
+    if path.stat().st_size == 0:
+        raise MediaError(f"audio {_describe(source)} is empty (0 bytes); pass a real file")
+    return path
+
+
+def open_audio_stream(
+    source: AudioSource,
+    sample_rate: int | None = None,
+    block_seconds: float = 10.0,
+    limits: AudioLimits = STREAM_LIMITS,
+) -> AudioStream:
+    """Open ``source`` (path, bytes, data: URL or array) for block-wise reading; errors come before any audio.
+
+    Silence is allowed here: a silent recording transcribes to nothing, it is not a mistake to refuse.
+    """
+    name = _describe(source)
+    if isinstance(source, np.ndarray):
+        samples = load_audio(source, sample_rate=sample_rate, limits=limits, allow_silence=True)
+        step = int(block_seconds * SPEECH_SAMPLE_RATE)
+        blocks = (samples[start : start + step] for start in range(0, len(samples), step))
+        return AudioStream(name, len(samples) / SPEECH_SAMPLE_RATE, blocks)
+    if isinstance(source, (bytes, str)) and (isinstance(source, bytes) or source.startswith("data:")):
+        data = _read_source_bytes(source, "audio", limits.max_bytes)
+        file_handle: io.BufferedIOBase | io.BytesIO = io.BytesIO(data)
+        head, size = data[:65536], len(data)
+    elif isinstance(source, (str, Path)):
+        path = _checked_path(source)
+        file_handle = open(path, "rb")
+        head, size = file_handle.read(65536), path.stat().st_size
+        file_handle.seek(0)
+    else:
+        raise MediaError(f"cannot use {type(source).__name__} as audio; pass a path, bytes or numpy array")
+    if _wav_data_is_cut(head, size):
+        file_handle.close()
+        raise MediaError(f"audio {name} is truncated (the file ends before its audio does); re-export it")
+    try:
+        sound = soundfile.SoundFile(file_handle)
+    except soundfile.LibsndfileError as error:
+        file_handle.close()
+        raise MediaError(f"{name} is not readable audio ({error.error_string}); use wav, flac, ogg/opus or mp3") from None
+    if sound.samplerate <= 0 or sound.frames <= 0:
+        sound.close()
+        file_handle.close()
+        raise MediaError(f"audio {name} holds no samples (empty or truncated); record or export it again")
+    duration = sound.frames / sound.samplerate
+    if duration > limits.max_seconds:
+        sound.close()
+        file_handle.close()
+        raise MediaError(f"audio {name} lasts {duration / 3600:.1f} h, over the {limits.max_seconds / 3600:.0f} h limit; split it")
+    return AudioStream(name, duration, _decode_blocks(sound, file_handle, name, block_seconds))
+
+
+def _decode_blocks(sound: soundfile.SoundFile, handle, name: str, block_seconds: float) -> Iterator[np.ndarray]:
+    rate, declared = sound.samplerate, sound.frames
+    resampler = soxr.ResampleStream(rate, SPEECH_SAMPLE_RATE, 1, dtype="float32", quality="HQ") if rate != SPEECH_SAMPLE_RATE else None
+    frames_read = 0
+    try:
+        while True:
+            try:
+                raw = sound.read(int(block_seconds * rate), dtype="float32", always_2d=True)
+            except (soundfile.LibsndfileError, RuntimeError, EOFError) as error:
+                raise MediaError(f"audio {name} is damaged or truncated ({error}); re-export it") from None
+            last = len(raw) == 0
+            frames_read += len(raw)
+            samples = _mono_float32(raw, channel_axis=1) if len(raw) else np.zeros(0, np.float32)
+            if not np.isfinite(samples).all():
+                raise MediaError(f"audio {name} contains NaN or infinite samples; fix the source signal")
+            if resampler is not None:
+                samples = resampler.resample_chunk(samples, last=last)
+            if len(samples):
+                yield samples
+            if last:
+                break
+        # Decoders of compressed formats stop quietly at a cut: compare with the length the header declared.
+        if frames_read < 0.98 * declared:
+            raise MediaError(f"audio {name} is truncated (the file ends before its audio does); re-export it")
+    finally:
+        sound.close()
+        handle.close()
