@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import io
-import re
 import wave
 
 import numpy as np
@@ -40,9 +39,12 @@ def _voice():
 
 @functools.lru_cache(maxsize=64)
 def _synthesize_cached(text: str) -> tuple[bytes, int]:
+    from piper import SynthesisConfig
+
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as wav:
-        _voice().synthesize_wav(text, wav)
+        # No generator noise: Piper otherwise samples it afresh each call, and tests need the same audio every run.
+        _voice().synthesize_wav(text, wav, syn_config=SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0))
     samples, rate = soundfile.read(io.BytesIO(buffer.getvalue()), dtype="float32")
     return samples.tobytes(), rate
 
@@ -61,9 +63,16 @@ def speak_with_pauses(texts: list[str], pause_s: float = 1.5) -> tuple[np.ndarra
     return np.concatenate(pieces), rate
 
 
+@functools.lru_cache(maxsize=1)
+def _english_normalizer():
+    from whisper.normalizers import EnglishTextNormalizer
+
+    return EnglishTextNormalizer()
+
+
 def normalize(text: str) -> str:
-    """Lowercase words without punctuation: what word error rate compares."""
-    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
+    """Whisper's English normalizer (case, punctuation, "nine" = "9", spelling variants): what WER compares."""
+    return " ".join(_english_normalizer()(text).split())
 
 
 def word_error_rate(reference: str, hypothesis: str) -> float:
