@@ -60,7 +60,7 @@ class Transcriber:
     @property
     def engine(self) -> SpeechEngine:
         if self._engine is None:
-            engine_name = self.options.engine if self.options.engine != "auto" else default_engine(self.options.device)
+            engine_name = self.options.engine if self.options.engine != "auto" else default_engine()
             self._engine = load_engine(engine_name, self.options.resolved_model, self.options.device, self.progress)
             self._check_language(self._engine)
         return self._engine

@@ -133,8 +133,14 @@ class SpeechChunker:
         self._silence_start: int | None = None
         self._region_probabilities: list[float] = []
         self._last_region_end = 0
-        self._pending: list[tuple[int, int]] = []  # padded regions of the chunk being packed
+        # Padded regions of the chunk being packed, with their audio copied out: the buffer behind them can go.
+        self._pending: list[tuple[int, int, np.ndarray]] = []
         self._ready: list[SpeechChunk] = []
+
+    @property
+    def held_seconds(self) -> float:
+        """Audio held in memory now (the scan buffer plus the chunk being packed)."""
+        return (len(self._buffer) + sum(len(audio) for _, _, audio in self._pending)) / SPEECH_SAMPLE_RATE
 
     @property
     def _samples_seen(self) -> int:
@@ -199,15 +205,14 @@ class SpeechChunker:
         if pad_right:
             end = min(end + self._pad, self._samples_seen)
         self._last_region_end = end
-        if self._pending and (sum(e - s for s, e in self._pending) + end - start) > self._max_chunk:
+        if self._pending and (sum(len(audio) for _, _, audio in self._pending) + end - start) > self._max_chunk:
             self._emit()
-        self._pending.append((start, end))
+        self._pending.append((start, end, self._buffer[start - self._buffer_start : end - self._buffer_start].copy()))
 
     def _emit(self) -> None:
         pieces, spans, offset = [], [], 0
         rate = SPEECH_SAMPLE_RATE
-        for start, end in self._pending:
-            piece = self._buffer[start - self._buffer_start : end - self._buffer_start]
+        for start, end, piece in self._pending:
             pieces.append(piece)
             spans.append((start / rate, end / rate, offset / rate))
             offset += len(piece)
@@ -215,12 +220,11 @@ class SpeechChunker:
         self._pending = []
 
     def _trim(self) -> None:
-        """Forget audio no region can reach any more: memory stays at about one chunk."""
+        """Forget audio no region can reach any more: memory stays at about one chunk, however long the
+        silences between the pieces of a chunk are."""
         keep_from = self._samples_seen - self._pad - FRAME
         if self._speech_start is not None:
             keep_from = min(keep_from, self._speech_start - self._pad)
-        if self._pending:
-            keep_from = min(keep_from, self._pending[0][0])
         keep_from = max(keep_from, self._buffer_start, 0)
         self._buffer = self._buffer[keep_from - self._buffer_start :]
         self._buffer_start = keep_from

@@ -67,3 +67,18 @@ def test_times_map_back_with_snapping_at_joins():
     assert chunk.to_source_time(3.8, "start") == 20.0  # just before the join: the next piece starts it
     assert chunk.to_source_time(4.2, "end") == 9.0  # just after the join: the previous piece ends it
     assert chunk.to_source_time(50.0) == 26.0
+
+
+def test_memory_stays_at_one_chunk_through_long_silences():
+    """One utterance, then ten minutes of silence, then another: the chunker never holds the silence."""
+    speech = _speech_16k(SENTENCES[:1], pause_s=0.5)
+    chunker, held = SpeechChunker(), []
+    chunker.feed(speech)
+    silence = np.zeros(10 * RATE, np.float32)
+    for _ in range(60):
+        chunker.feed(silence)
+        held.append(chunker.held_seconds)
+    chunker.feed(speech)
+    chunks = chunker.finish()
+    assert max(held) < 15.0
+    assert len(chunks) == 1 and len(chunks[0].spans) == 2 and chunks[0].spans[1][0] > 600
