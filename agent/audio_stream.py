@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 import numpy as np
 import soundfile
@@ -21,8 +21,10 @@ from agent.media import (
     AudioLimits,
     AudioSource,
     _describe,
+    _local_file,
     _mono_float32,
     _read_source_bytes,
+    _unreadable,
     _wav_data_is_cut,
     load_audio,
 )
@@ -43,19 +45,6 @@ class AudioStream:
         return self._blocks
 
 
-def _checked_path(source: str | Path) -> Path:
-    if isinstance(source, str) and source.split("://", 1)[0] in ("http", "https", "ftp", "file"):
-        raise MediaError(f"audio {_describe(source)} is a URL; download it and pass the file path")
-    path = Path(source).expanduser()
-    if not path.exists():
-        raise MediaError(f"audio file {str(path)!r} does not exist; check the path")
-    if not path.is_file():
-        raise MediaError(f"audio path {str(path)!r} is not a file; pass a file path")
-    if path.stat().st_size == 0:
-        raise MediaError(f"audio {_describe(source)} is empty (0 bytes); pass a real file")
-    return path
-
-
 def open_audio_stream(
     source: AudioSource,
     sample_rate: int | None = None,
@@ -72,35 +61,44 @@ def open_audio_stream(
         step = int(block_seconds * SPEECH_SAMPLE_RATE)
         blocks = (samples[start : start + step] for start in range(0, len(samples), step))
         return AudioStream(name, len(samples) / SPEECH_SAMPLE_RATE, blocks)
-    if isinstance(source, (bytes, str)) and (isinstance(source, bytes) or source.startswith("data:")):
+    if isinstance(source, bytes) or (isinstance(source, str) and source.startswith("data:")):
         data = _read_source_bytes(source, "audio", limits.max_bytes)
-        file_handle: io.BufferedIOBase | io.BytesIO = io.BytesIO(data)
-        head, size = data[:65536], len(data)
+        handle: BinaryIO = io.BytesIO(data)
+        size = len(data)
     elif isinstance(source, (str, Path)):
-        path = _checked_path(source)
-        file_handle = open(path, "rb")
-        head, size = file_handle.read(65536), path.stat().st_size
-        file_handle.seek(0)
+        path = _local_file(source, "audio", limits.max_bytes)
+        try:
+            handle = open(path, "rb")
+        except OSError as error:
+            raise _unreadable("audio", path, error) from None
+        size = path.stat().st_size
     else:
         raise MediaError(f"cannot use {type(source).__name__} as audio; pass a path, bytes or numpy array")
-    if _wav_data_is_cut(head, size):
-        file_handle.close()
-        raise MediaError(f"audio {name} is truncated (the file ends before its audio does); re-export it")
     try:
-        sound = soundfile.SoundFile(file_handle)
+        sound = _open_sound(handle, size, name, limits)
+    except BaseException:
+        handle.close()
+        raise
+    return AudioStream(name, sound.frames / sound.samplerate, _decode_blocks(sound, handle, name, block_seconds))
+
+
+def _open_sound(handle: BinaryIO, size: int, name: str, limits: AudioLimits) -> soundfile.SoundFile:
+    """The decoder for ``handle``, after the checks that need only the header."""
+    if _wav_data_is_cut(handle.read(65536), size):
+        raise MediaError(f"audio {name} is truncated (the file ends before its audio does); re-export it")
+    handle.seek(0)
+    try:
+        sound = soundfile.SoundFile(handle)
     except soundfile.LibsndfileError as error:
-        file_handle.close()
         raise MediaError(f"{name} is not readable audio ({error.error_string}); use wav, flac, ogg/opus or mp3") from None
     if sound.samplerate <= 0 or sound.frames <= 0:
         sound.close()
-        file_handle.close()
         raise MediaError(f"audio {name} holds no samples (empty or truncated); record or export it again")
     duration = sound.frames / sound.samplerate
     if duration > limits.max_seconds:
         sound.close()
-        file_handle.close()
         raise MediaError(f"audio {name} lasts {duration / 3600:.1f} h, over the {limits.max_seconds / 3600:.0f} h limit; split it")
-    return AudioStream(name, duration, _decode_blocks(sound, file_handle, name, block_seconds))
+    return sound
 
 
 def _decode_blocks(sound: soundfile.SoundFile, handle, name: str, block_seconds: float) -> Iterator[np.ndarray]:

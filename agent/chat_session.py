@@ -44,9 +44,7 @@ class ChatSession:
 
         Recordings are transcribed here (for models that cannot hear them), so the user sees what was heard.
         """
-        probe = [Message("user", [block])]
-        self.model.transcribe_audio(probe)
-        self.model.check_inputs(probe)
+        self.model.prepare_inputs([Message("user", [block])])
         self.pending.append(block)
 
     def ask(self, text: str, write: Callable[[str], None]) -> str:

@@ -106,11 +106,9 @@ def _quiet_transformers() -> None:
 
 
 def run_transcribe(args: argparse.Namespace) -> int:
-    from agent.audio_stream import open_audio_stream
     from agent.speech.transcriber import Transcriber
 
     options = speech_options_from_args(args)
-    open_audio_stream(args.file)  # a wrong path or a broken file should cost a second, not a model load
     if options.engine == "transformers":
         _quiet_transformers()
     transcript = Transcriber(options, progress=sys.stderr.isatty()).transcribe(args.file)

@@ -63,32 +63,44 @@ def _decode_data_url(url: str, kind: str) -> bytes:
         raise MediaError(f"the {kind} data: URL holds invalid base64; re-encode the file") from None
 
 
+def _local_file(source: str | Path, kind: str, max_bytes: int) -> Path:
+    """A path the user gave, checked: not a URL, an existing non-empty file, within the size limit."""
+    if isinstance(source, str) and source.split("://", 1)[0] in ("http", "https", "ftp", "file"):
+        raise MediaError(
+            f"{kind} {_describe(source)} is a URL; Rosetta does not fetch URLs here: download it and pass the file path"
+        )
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise MediaError(f"{kind} file {str(path)!r} does not exist; check the path")
+    if not path.is_file():
+        raise MediaError(f"{kind} path {str(path)!r} is not a file; pass a file path")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise MediaError(
+            f"{kind} file {str(path)!r} is {size / 2**20:.0f} MiB, over the {max_bytes / 2**20:.0f} MiB limit; "
+            "shrink or split it"
+        )
+    if size == 0:
+        raise MediaError(f"{kind} {_describe(source)} is empty (0 bytes); pass a real file")
+    return path
+
+
+def _unreadable(kind: str, path: Path, error: OSError) -> MediaError:
+    return MediaError(f"cannot read {kind} file {str(path)!r}: {error.strerror}; check its permissions")
+
+
 def _read_source_bytes(source: str | Path | bytes, kind: str, max_bytes: int) -> bytes:
     """Raw bytes from a path, a data: URL or bytes, refusing remote URLs and oversized files."""
     if isinstance(source, bytes):
         data = source
     elif isinstance(source, str) and source.startswith("data:"):
         data = _decode_data_url(source, kind)
-    elif isinstance(source, str) and source.split("://", 1)[0] in ("http", "https", "ftp", "file"):
-        raise MediaError(
-            f"{kind} {_describe(source)} is a URL; Rosetta does not fetch URLs here: download it and pass the file path"
-        )
     else:
-        path = Path(source).expanduser()
-        if not path.exists():
-            raise MediaError(f"{kind} file {str(path)!r} does not exist; check the path")
-        if not path.is_file():
-            raise MediaError(f"{kind} path {str(path)!r} is not a file; pass a file path")
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise MediaError(
-                f"{kind} file {str(path)!r} is {size / 2**20:.0f} MiB, over the {max_bytes / 2**20:.0f} MiB limit; "
-                "shrink or split it"
-            )
+        path = _local_file(source, kind, max_bytes)
         try:
             data = path.read_bytes()
         except OSError as error:
-            raise MediaError(f"cannot read {kind} file {str(path)!r}: {error.strerror}; check its permissions") from None
+            raise _unreadable(kind, path, error) from None
     if len(data) > max_bytes:
         raise MediaError(f"{kind} data is {len(data) / 2**20:.0f} MiB, over the {max_bytes / 2**20:.0f} MiB limit")
     if not data:

@@ -100,8 +100,7 @@ class ChatModel(ABC):
         options: GenerationOptions | None = None,
     ) -> ReplyStream:
         messages = list(messages)
-        self.transcribe_audio(messages)
-        self.check_inputs(messages)
+        self.prepare_inputs(messages)
         return ReplyStream(self._generate(messages, normalize_tools(tools or []), options or GenerationOptions()))
 
     def chat(
@@ -111,6 +110,11 @@ class ChatModel(ABC):
         options: GenerationOptions | None = None,
     ) -> ChatReply:
         return self.stream(messages, tools, options).result()
+
+    def prepare_inputs(self, messages: Sequence[Message]) -> None:
+        """Before any generation: transcribe what this model cannot hear, refuse what it cannot take."""
+        self.transcribe_audio(messages)
+        self.check_inputs(messages)
 
     def transcribe_audio(self, messages: Sequence[Message]) -> None:
         """Give every recording without a transcript one, unless this model hears audio itself.
@@ -130,15 +134,10 @@ class ChatModel(ABC):
         """Raise UnsupportedInputError, before any work, for media this model cannot take."""
         if not messages:
             raise RosettaError("a chat needs at least one message")
-        images, audio = media_in(messages)
-        if images and not self.capabilities.images:
+        # Audio needs no check: prepare_inputs has transcribed whatever this model cannot hear.
+        if media_in(messages)[0] and not self.capabilities.images:
             raise UnsupportedInputError(
                 f"model {self.name} cannot see images; use a vision-language model, e.g. --model hf:<llava/qwen2-vl id or folder>"
-            )
-        unheard = [block for block in audio if block.transcript is None]
-        if unheard and not self.capabilities.audio:
-            raise UnsupportedInputError(
-                f"model {self.name} cannot take audio and the audio has no transcript; use an audio-capable model"
             )
 
     @abstractmethod

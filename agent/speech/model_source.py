@@ -12,6 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from tqdm import tqdm
 
@@ -69,6 +70,17 @@ def _cache_key(source: WhisperSource) -> str:
     return f"{source.label}-{digest}"
 
 
+def _converted_once(source: WhisperSource, target: str, write: Callable[[Path, Path], None], progress: bool) -> Path:
+    """The cache folder holding ``source`` converted for ``target`` by ``write(ct2_folder, staging_folder)``."""
+
+    def convert(staging: Path) -> None:
+        with tqdm(total=1, desc=f"Converting Whisper {source.label} for {target} (once)", disable=not progress) as bar:
+            write(Path(source.location), staging)
+            bar.update()
+
+    return build_folder_once(speech_cache() / f"{target}-{_cache_key(source)}", convert, {"ct2": source.location})
+
+
 def openai_checkpoint(source: WhisperSource, progress: bool = True) -> str:
     """A path (or openai-whisper model name) that ``whisper.load_model`` takes."""
     if source.kind in (OPENAI_CHECKPOINT, REMOTE):
@@ -77,12 +89,7 @@ def openai_checkpoint(source: WhisperSource, progress: bool = True) -> str:
         raise ModelLoadError(f"{source.label} is a transformers folder; run it with --engine transformers")
     from agent.speech.whisper_convert import write_openai_checkpoint
 
-    def convert(staging: Path) -> None:
-        with tqdm(total=1, desc=f"Converting Whisper {source.label} for openai-whisper (once)", disable=not progress) as bar:
-            write_openai_checkpoint(Path(source.location), staging / "model.pt")
-            bar.update()
-
-    folder = build_folder_once(speech_cache() / f"openai-{_cache_key(source)}", convert, {"ct2": source.location})
+    folder = _converted_once(source, "openai-whisper", lambda ct2, out: write_openai_checkpoint(ct2, out / "model.pt"), progress)
     return str(folder / "model.pt")
 
 
@@ -94,12 +101,7 @@ def hf_folder(source: WhisperSource, progress: bool = True) -> str:
         raise ModelLoadError(f"{source.label} is an openai-whisper .pt file; run it with --engine openai-whisper")
     from agent.speech.whisper_convert import write_hf_folder
 
-    def convert(staging: Path) -> None:
-        with tqdm(total=1, desc=f"Converting Whisper {source.label} for transformers (once)", disable=not progress) as bar:
-            write_hf_folder(Path(source.location), staging)
-            bar.update()
-
-    return str(build_folder_once(speech_cache() / f"hf-{_cache_key(source)}", convert, {"ct2": source.location}))
+    return str(_converted_once(source, "transformers", write_hf_folder, progress))
 
 
 def ct2_folder(source: WhisperSource) -> str:

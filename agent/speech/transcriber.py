@@ -16,7 +16,7 @@ from agent.audio_stream import open_audio_stream
 from agent.errors import RosettaError
 from agent.media import SPEECH_SAMPLE_RATE, AudioSource
 from agent.messages import AudioBlock
-from agent.speech.engines import DecodeOptions, SpeechEngine, default_engine, load_engine
+from agent.speech.engines import DecodeOptions, SpeechEngine, load_engine
 from agent.speech.transcript import Segment, Transcript
 from agent.speech.vad import SpeechChunker, VADConfig
 
@@ -60,8 +60,7 @@ class Transcriber:
     @property
     def engine(self) -> SpeechEngine:
         if self._engine is None:
-            engine_name = self.options.engine if self.options.engine != "auto" else default_engine()
-            self._engine = load_engine(engine_name, self.options.resolved_model, self.options.device, self.progress)
+            self._engine = load_engine(self.options.engine, self.options.resolved_model, self.options.device, self.progress)
             self._check_language(self._engine)
         return self._engine
 

@@ -193,9 +193,7 @@ def write_openai_checkpoint(ct2_folder: Path, target_file: Path) -> WhisperDims:
     model = read_ct2_model(ct2_folder / "model.bin")
     dims = whisper_dims(model)
     state = {name: torch.from_numpy(np.ascontiguousarray(array)) for name, array in openai_state_dict(model).items()}
-    # whisper.load_model reads only "dims" and "model_state_dict"; the heads ride along for Rosetta's loader.
-    checkpoint = {"dims": asdict(dims), "model_state_dict": state, "alignment_heads": alignment_heads(ct2_folder)}
-    torch.save(checkpoint, target_file)
+    torch.save({"dims": asdict(dims), "model_state_dict": state}, target_file)
     return dims
 
 

@@ -31,9 +31,15 @@ class SpeechEngine(ABC):
     multilingual: bool = False
     device: str = "cpu"
 
-    @abstractmethod
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
         """The language spoken in (the first 30 s of) ``audio``, and the model's probability for it."""
+        if not self.multilingual:
+            return "en", 1.0  # English-only models have no language tokens to ask
+        return self._detect_language(audio)
+
+    @abstractmethod
+    def _detect_language(self, audio: np.ndarray) -> tuple[str, float]:
+        """``detect_language`` for a multilingual model."""
 
     @abstractmethod
     def transcribe_window(self, audio: np.ndarray, language: str, options: DecodeOptions) -> list[Segment]:

@@ -42,9 +42,7 @@ class FasterWhisperEngine(SpeechEngine):
         self.device = str(device)
         self.compute_type = compute_type
 
-    def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
-        if not self.multilingual:
-            return "en", 1.0
+    def _detect_language(self, audio: np.ndarray) -> tuple[str, float]:
         language, probability, _ = self.model.detect_language(audio)
         return language, float(probability)
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
 from agent.errors import ModelLoadError
 from agent.speech.engines.base import DecodeOptions, SpeechEngine
-from agent.speech.model_source import WhisperSource, openai_checkpoint
+from agent.speech.model_source import CT2, WhisperSource, openai_checkpoint
 from agent.speech.transcript import Segment
+from agent.speech.whisper_convert import alignment_heads
 
 
 class OpenAIWhisperEngine(SpeechEngine):
@@ -25,9 +28,10 @@ class OpenAIWhisperEngine(SpeechEngine):
                 f"openai-whisper could not load {source.label!r} ({type(error).__name__}: {error}); "
                 "offline, use a packaged model (tiny.en, base) or a local .pt file"
             ) from None
-        heads = torch.load(location, map_location="cpu", weights_only=True).get("alignment_heads") if location.endswith(".pt") else None
+        # Converted from CTranslate2: its config names the real alignment heads (whisper.load_model would
+        # assume the upper half of the decoder). Models loaded by name or from a user's .pt keep their own.
+        heads = alignment_heads(Path(source.location)) if source.kind == CT2 else []
         if heads:
-            # openai-whisper's default marks the upper half of the decoder; the checkpoint knows the real heads.
             mask = torch.zeros(self.model.dims.n_text_layer, self.model.dims.n_text_head, dtype=torch.bool)
             for layer, head in heads:
                 mask[layer, head] = True
@@ -36,11 +40,9 @@ class OpenAIWhisperEngine(SpeechEngine):
         self.multilingual = self.model.is_multilingual
         self.device = str(device)
 
-    def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
+    def _detect_language(self, audio: np.ndarray) -> tuple[str, float]:
         import whisper
 
-        if not self.multilingual:
-            return "en", 1.0
         mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(audio), self.model.dims.n_mels).to(self.model.device)
         _, probabilities = self.model.detect_language(mel)
         language = max(probabilities, key=probabilities.get)

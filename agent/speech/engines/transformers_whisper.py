@@ -40,9 +40,7 @@ class TransformersWhisperEngine(SpeechEngine):
         return features.to(self.model.device, self.dtype)
 
     @torch.inference_mode()
-    def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
-        if not self.multilingual:
-            return "en", 1.0
+    def _detect_language(self, audio: np.ndarray) -> tuple[str, float]:
         language_ids = self.model.generation_config.lang_to_id  # {"<|en|>": 50259, ...}
         start = torch.tensor([[self.model.generation_config.decoder_start_token_id]], device=self.model.device)
         logits = self.model(self._features(audio), decoder_input_ids=start).logits[0, -1].float()
