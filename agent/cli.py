@@ -39,6 +39,7 @@ def _add_generation_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--system", help="system prompt (default: the model's own)")
 
 
+TRAIN_STAGES = ("vision", "projector", "lora")
 SPEECH_ENGINES = ("auto", "openai-whisper", "faster-whisper", "transformers")
 
 
@@ -80,6 +81,28 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--device", default="auto", help="auto (cuda > cpu), cpu, cuda, cuda:N")
     transcribe.add_argument("--output", "-o", metavar="FILE", help="write here instead of standard output")
     transcribe.set_defaults(handler=run_transcribe)
+
+    train = commands.add_parser("train", help="train Rosetta's vision side (checkpoints; rerun to resume)")
+    train.add_argument("stage", choices=TRAIN_STAGES, help="vision: image encoder (CLIP loss); projector: LLaVA "
+                       "stage 1 (captions, LLM frozen); lora: stage 2 (instructions, LoRA on the LLM)")
+    train.add_argument("--out", metavar="DIR", help="run folder: checkpoints, history, curves (default: the cache)")
+    train.add_argument("--steps", type=int, help="optimizer steps (default: the stage's)")
+    train.add_argument("--batch-size", type=int, help="scenes per step (default: the stage's)")
+    train.add_argument("--learning-rate", type=float)
+    train.add_argument("--vision", metavar="DIR", help="trained image encoder folder (projector, lora; default: shipped)")
+    train.add_argument("--projector", metavar="DIR", help="trained projector folder (lora; default: shipped)")
+    train.add_argument("--export", metavar="DIR", help="also copy the finished weights and curves here")
+    train.set_defaults(handler=run_train)
+
+    evaluate = commands.add_parser("eval", help="measure the vision side on held-out scenes (zero-shot, retrieval, VQA)")
+    evaluate.add_argument("--space", default="rosetta", help="embedding space: rosetta, a trained folder, hf:<CLIP/SigLIP> "
+                          "(default: rosetta); 'none' skips zero-shot and retrieval")
+    evaluate.add_argument("--scenes", type=int, default=1000, help="retrieval pool per split (default: 1000)")
+    evaluate.add_argument("--concepts", type=int, help="zero-shot images (default: one per concept, all of them)")
+    evaluate.add_argument("--vqa-scenes", type=int, default=100, help="scenes for VQA and captions; 0 skips (default: 100)")
+    evaluate.add_argument("--json", metavar="FILE", help="also write the full report (with example answers) as JSON")
+    _add_model_arguments(evaluate)
+    evaluate.set_defaults(handler=run_eval)
     return parser
 
 
@@ -121,6 +144,41 @@ def run_transcribe(args: argparse.Namespace) -> int:
             raise RosettaError(f"cannot write {args.output!r}: {error.strerror}; pick another path") from None
     else:
         print(text)
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from agent.align.train_command import TrainRequest, run_training
+
+    _quiet_transformers()
+    request = TrainRequest(
+        stage=args.stage, out=args.out, steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
+        vision=args.vision, projector=args.projector, export=args.export,
+    )
+    print(run_training(request))
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from agent.align.evaluate import EvalConfig, evaluate, report_markdown
+    from agent.align.space import load_space
+
+    for name in ("scenes", "vqa_scenes", "concepts"):
+        value = getattr(args, name)
+        if value is not None and value < (0 if name == "vqa_scenes" else 1):
+            raise RosettaError(f"--{name.replace('_', '-')} must be positive, got {value}")
+    space = None if args.space == "none" else load_space(args.space)
+    model = load_model_from_args(args) if args.vqa_scenes > 0 else None
+    if model is not None and not model.capabilities.images:
+        raise RosettaError(f"model {model.name} cannot see images; pick one that can, or pass --vqa-scenes 0")
+    config = EvalConfig(scenes=args.scenes, concepts=args.concepts, vqa_scenes=args.vqa_scenes)
+    report = evaluate(space, model, config, progress=sys.stderr.isatty())
+    print(report_markdown(report))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as out:
+            json.dump(report, out, indent=1)
     return 0
 
 

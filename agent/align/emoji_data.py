@@ -48,6 +48,9 @@ class Concept:
     category: str
     subcategory: str
     images: tuple[Path, ...]
+    # Other names people use (the package's short names: "dog" for "dog face"); never seen in training, so
+    # they test how the text side generalizes.
+    aliases: tuple[str, ...] = ()
 
     def load(self, variant: int = 0) -> Image.Image:
         with Image.open(self.images[variant % len(self.images)]) as image:
@@ -62,6 +65,10 @@ def plain_name(raw: str) -> str:
     """Unicode's upper-case names, read like words: 'WOMAN: BEARD' -> 'woman beard', 'Egypt Flag' -> 'egypt flag'."""
     name = raw.lower().replace(":", " ").replace("oclock", "o'clock")
     return re.sub(r"\s+", " ", name).strip()
+
+
+def _letters(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
 
 
 def _npm_pack(destination: Path) -> Path:
@@ -144,9 +151,13 @@ def load_concepts(folder: Path | None = None) -> tuple[Concept, ...]:
             if variant.get("has_img_google"):
                 paths.append(images / variant["image"])
         paths = [path for path in paths if path.is_file()]
+        aliases = tuple(dict.fromkeys(
+            alias for alias in (short.replace("_", " ").replace("-", " ") for short in entry.get("short_names", []))
+            if _letters(alias) != _letters(name) and not alias.startswith("flag ")
+        ))
         if paths:
             concepts.append(
-                Concept(len(concepts), name, entry["category"], entry.get("subcategory") or "", tuple(paths))
+                Concept(len(concepts), name, entry["category"], entry.get("subcategory") or "", tuple(paths), aliases)
             )
     if not concepts:
         raise DatasetMissingError(f"no emoji images found under {folder}; delete that folder and run again")

@@ -69,5 +69,9 @@ def prepare_embedded_model(home: Path | None = None, progress: bool = True) -> P
     return build_folder_once(target, convert, {"gguf": str(gguf), "bytes": gguf.stat().st_size})
 
 
-def load_embedded_model(config: HFLoadConfig | None = None, progress: bool = True) -> HFChatModel:
-    return load_hf_model(str(prepare_embedded_model(progress=progress)), config, display_name=DISPLAY_NAME)
+def load_embedded_model(config: HFLoadConfig | None = None, progress: bool = True, vision: bool = True) -> HFChatModel:
+    """The embedded model; with ``vision`` (and the trained weights present) it also sees images."""
+    model = load_hf_model(str(prepare_embedded_model(progress=progress)), config, display_name=DISPLAY_NAME)
+    from agent.models.embedded_vision import add_vision, has_vision_weights
+
+    return add_vision(model) if vision and has_vision_weights() else model

@@ -141,7 +141,9 @@ class HFChatModel(ChatModel):
         self, messages: list[Message], tools: list[ToolSchema], options: GenerationOptions
     ) -> Generator[str, None, ChatReply]:
         inputs = self.encode(messages, tools)
-        prompt_length = inputs["input_ids"].shape[1]
+        # Given token ids, generate() returns prompt + reply; given only embeddings, just the reply.
+        prompt_length = inputs["input_ids"].shape[1] if "input_ids" in inputs else inputs["inputs_embeds"].shape[1]
+        reply_offset = prompt_length if "input_ids" in inputs else 0
         streamer = TokenQueueStreamer(self.tokenizer)
         outcome: dict[str, Any] = {}
 
@@ -172,7 +174,7 @@ class HFChatModel(ChatModel):
         if tail:
             yield tail
 
-        generated = outcome["ids"][0, prompt_length:]
+        generated = outcome["ids"][0, reply_offset:]
         parsed = parse_tool_calls(stop_filter.text)
         hit_limit = len(generated) >= options.max_new_tokens and int(generated[-1]) not in self._eos_ids()
         finish = "tool_calls" if parsed.tool_calls else ("length" if hit_limit and not stop_filter.stopped else "stop")

@@ -56,8 +56,14 @@ def tools_system_text(tools: list[ToolSchema]) -> str:
 
 
 def render_conversation(
-    messages: list[Message], tools: list[ToolSchema], features: TemplateFeatures, hears_audio: bool = False
+    messages: list[Message],
+    tools: list[ToolSchema],
+    features: TemplateFeatures,
+    hears_audio: bool = False,
+    image_marker: str | None = None,
 ) -> RenderedConversation:
+    """``image_marker``: for a text template whose model sees images (Rosetta's own LLaVA core), the text each
+    image becomes, followed by a newline; the model swaps it for the image's tokens after rendering."""
     rendered = RenderedConversation(conversation=[])
     for message in messages:
         role = message.role
@@ -80,7 +86,7 @@ def render_conversation(
             if isinstance(block, TextBlock):
                 parts.append({"type": "text", "text": block.text})
             elif isinstance(block, ImageBlock):
-                parts.append({"type": "image"})
+                parts.append({"type": "text", "text": image_marker + "\n"} if image_marker else {"type": "image"})
                 rendered.images.append(block.image)
             elif isinstance(block, AudioBlock):
                 # Audio-native models receive the waveform elsewhere; everyone else reads the transcript.

@@ -1,0 +1,53 @@
+"""`rosetta train STAGE`: one request, one run folder, resumable; the finished weights optionally exported."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.errors import RosettaError
+from agent.paths import rosetta_home
+
+
+@dataclass
+class TrainRequest:
+    stage: str  # vision | projector | lora
+    out: str | None = None
+    steps: int | None = None
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    vision: str | None = None
+    projector: str | None = None
+    export: str | None = None
+
+
+def _override(config, request: TrainRequest):
+    for name in ("steps", "batch_size", "learning_rate"):
+        value = getattr(request, name)
+        if value is not None:
+            if value <= 0:
+                raise RosettaError(f"--{name.replace('_', '-')} must be positive, got {value}")
+            setattr(config, name, value)
+    return config
+
+
+def run_training(request: TrainRequest) -> str:
+    folder = Path(request.out).expanduser() if request.out else rosetta_home() / "runs" / request.stage
+    if request.stage == "vision":
+        from agent.align.train_contrastive import ContrastiveConfig, train_contrastive
+
+        train_contrastive(_override(ContrastiveConfig(), request), folder)
+        products = ["vision.safetensors", "vision.json", "vision_curves.png"]
+    else:
+        from agent.align.train_llava import LlavaTrainConfig, train_llava
+
+        config = _override(LlavaTrainConfig.for_stage(request.stage), request)
+        products = train_llava(config, folder, vision=request.vision, projector=request.projector)
+    if request.export:
+        target = Path(request.export).expanduser()
+        target.mkdir(parents=True, exist_ok=True)
+        for name in products:
+            shutil.copy2(folder / name, target / name)
+        return f"trained {request.stage} in {folder}; exported {', '.join(products)} to {target}"
+    return f"trained {request.stage} in {folder}"

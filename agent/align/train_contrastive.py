@@ -1,0 +1,127 @@
+"""Stage 0: train the image encoder into all-MiniLM-L6-v2's text space with the CLIP loss.
+
+Each step renders a fresh batch of training scenes (seeded by step, so resuming is exact), embeds their
+captions with the frozen sentence encoder (cached by text) and pulls every image to its caption.
+
+Because the text side is frozen, its vectors for every concept name can serve as extra negatives (a fixed
+"text bank", as in MoCo's queue or LiT's frozen tower): single-object images also pay InfoNCE against all
+1,906 names, not only the 127 other captions of their batch. On two CPU cores that is the difference between
+a few and a few dozen useful negatives per concept per pass.
+The result, ``vision.safetensors`` + ``vision.json``, is what ``RosettaSpace`` and the LLaVA projector load.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+from accelerate import Accelerator
+
+from agent.align.contrastive import ClipLoss, same_caption_matrix
+from agent.align.emoji_data import ATTRIBUTION, load_concepts
+from agent.align.llava import save_vision
+from agent.align.scene_text import caption
+from agent.align.scenes import SceneConfig, generate_scene, render_scene, scene_seed
+from agent.align.space import DEFAULT_TEMPLATE
+from agent.align.text_encoder import PACKAGED, SentenceEncoder
+from agent.align.training import TrainingRun, cosine_with_warmup, describe_machine, plot_history
+from agent.align.vision import ViTConfig, VisionTransformer, preprocess
+
+
+@dataclass
+class ContrastiveConfig:
+    steps: int = 500
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.05
+    warmup_steps: int = 40
+    save_every: int = 50
+    text_model: str = PACKAGED
+    place_caption_share: float = 0.25  # multi-object captions that also say where things are
+    bank_weight: float = 1.0  # weight of the all-names InfoNCE for single-object images (0: plain CLIP loss)
+    vit: ViTConfig = field(default_factory=ViTConfig)
+    scenes: SceneConfig = field(default_factory=SceneConfig)
+
+
+class ContrastiveModel(torch.nn.Module):
+    def __init__(self, vit: ViTConfig):
+        super().__init__()
+        self.vision = VisionTransformer(vit)
+        self.loss = ClipLoss()
+
+
+def batch_for_step(step: int, config: ContrastiveConfig, concepts) -> tuple[list, list[str]]:
+    scenes, captions = [], []
+    for index in range(step * config.batch_size, (step + 1) * config.batch_size):
+        scene = generate_scene(scene_seed("train", index), concepts, config.scenes, "train")
+        rng = random.Random(scene.seed + 1)
+        scenes.append(scene)
+        captions.append(caption(scene, rng, with_places=rng.random() < config.place_caption_share))
+    return scenes, captions
+
+
+def train_contrastive(config: ContrastiveConfig, folder: Path, accelerator: Accelerator | None = None) -> Path:
+    """Train (or resume) into ``folder``; return the folder holding vision.safetensors."""
+    accelerator = accelerator or Accelerator()
+    torch.manual_seed(0)
+    concepts = load_concepts()
+    text = SentenceEncoder(config.text_model)
+    model = ContrastiveModel(config.vit)
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.learning_rate, betas=(0.9, 0.98),
+    )
+    scheduler = cosine_with_warmup(optimizer, config.warmup_steps, config.steps)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    bank = text.encode([DEFAULT_TEMPLATE.format(c.name) for c in concepts]).to(accelerator.device)
+    run = TrainingRun(folder, accelerator, config.steps, config.save_every)
+    run.resume()
+    core = accelerator.unwrap_model(model)
+
+    with run.progress("Training the image encoder (contrastive)") as bar:
+        while run.step < config.steps:
+            scenes, captions = batch_for_step(run.step, config, concepts)
+            pixels = preprocess([render_scene(scene, concepts) for scene in scenes], config.vit.image_size)
+            targets = text.encode(captions).to(accelerator.device)
+            model.train()
+            images = core.vision(pixels.to(accelerator.device))
+            loss = core.loss(images, targets, same_caption_matrix(captions).to(accelerator.device))
+            single = [i for i, scene in enumerate(scenes) if len(scene.items) == 1]
+            if config.bank_weight > 0 and single:
+                labels = torch.tensor([scenes[i].items[0].concept for i in single], device=accelerator.device)
+                bank_logits = core.loss.scale * images[single] @ bank.t()
+                loss = loss + config.bank_weight * F.cross_entropy(bank_logits, labels)
+            optimizer.zero_grad(set_to_none=True)
+            accelerator.backward(loss)
+            accelerator.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            with torch.no_grad():
+                hits = (images @ targets.t()).argmax(1).cpu() == torch.arange(len(captions))
+            run.log(loss=loss.item(), batch_accuracy=hits.float().mean().item(), temperature=1 / core.loss.scale.item(),
+                    lr=scheduler.get_last_lr()[0])
+            bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{hits.float().mean().item():.2f}")
+            bar.update()
+            run.after_step()
+
+    if accelerator.is_main_process:
+        export_vision(core, config, folder, run)
+    return folder
+
+
+def export_vision(model: ContrastiveModel, config: ContrastiveConfig, folder: Path, run: TrainingRun) -> None:
+    meta = {
+        "text_model": config.text_model,
+        "logit_scale": model.loss.scale.item(),
+        "image_size": config.vit.image_size,
+        "trained": {"steps": run.step, "batch_size": config.batch_size, "seconds": round(run.elapsed),
+                    **describe_machine(run.accelerator)},
+        "data": ATTRIBUTION,
+    }
+    save_vision(model.vision, folder, meta)
+    plot_history(run.history, folder / "vision_curves.png", "Image encoder: CLIP loss against all-MiniLM-L6-v2")

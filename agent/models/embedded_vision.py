@@ -1,0 +1,115 @@
+"""The embedded default model with eyes: SmolLM2-135M-Instruct + Rosetta's trained image encoder, projector
+and LoRA adapter (agent/align/weights, trained by `rosetta train`).
+
+A conversation without images runs exactly as the text-only model would: the LoRA adapter is switched off for
+it, so teaching the model to look at pictures cannot change how it answers plain text. With images, each image
+becomes 16 projected tokens spliced into the prompt's embeddings where the chat template put its marker.
+Projected tokens are cached by image content, so a picture discussed over many turns is encoded once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from collections import OrderedDict
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, Generator
+
+import torch
+from PIL import Image
+
+from agent.align.llava import IMAGE_MARKER, Projector, load_projector, load_vision, merge_image_tokens, split_on_markers
+from agent.align.vision import VisionTransformer, preprocess
+from agent.errors import ModelLoadError
+from agent.messages import Message, media_in
+from agent.models.base import Capabilities, ChatReply, GenerationOptions, ToolSchema
+from agent.models.hf import HFChatModel
+from agent.models.prompting import render_conversation
+
+SHIPPED_WEIGHTS = Path(__file__).resolve().parent.parent / "align" / "weights"
+
+
+def has_vision_weights(folder: Path = SHIPPED_WEIGHTS) -> bool:
+    return all((folder / name).is_file() for name in ("vision.safetensors", "projector.safetensors"))
+
+
+class EmbeddedVisionChatModel(HFChatModel):
+    def __init__(self, text_model: HFChatModel, vision: VisionTransformer, projector: Projector, adapter: Any | None,
+                 image_cache_size: int = 64):
+        super().__init__(text_model.model, text_model.tokenizer, None, name=text_model.name)
+        text_model._generation_thread.shutdown(wait=False)
+        self.capabilities = Capabilities(images=True)
+        device = self.model.device
+        self.vision = vision.to(device).eval()
+        self.projector = projector.to(device).eval()
+        self.adapter = adapter  # a peft model wrapping self.model, or None (projector only)
+        self._image_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._image_cache_size = image_cache_size
+
+    # Images -> tokens ------------------------------------------------------------------------------
+
+    def image_tokens(self, images: list[Image.Image]) -> list[torch.Tensor]:
+        """(16, hidden) per image, computed in one batch for those not seen before."""
+        keys = [_digest(image) for image in images]
+        missing = [(key, image) for key, image in zip(keys, images) if key not in self._image_cache]
+        if missing:
+            pixels = preprocess([image for _, image in missing], self.vision.config.image_size).to(self.model.device)
+            with torch.inference_mode():
+                tokens = self.projector(self.vision.features(pixels)).to(self.model.dtype)
+            for (key, _), value in zip(missing, tokens):
+                self._image_cache[key] = value
+        for key in keys:
+            self._image_cache.move_to_end(key)
+        while len(self._image_cache) > self._image_cache_size:
+            self._image_cache.popitem(last=False)
+        return [self._image_cache[key] for key in keys]
+
+    # Prompt ------------------------------------------------------------------------------------------
+
+    def encode(self, messages: list[Message], tools: list[ToolSchema]) -> dict[str, torch.Tensor]:
+        if not media_in(messages)[0]:
+            return super().encode(messages, tools)
+        rendered = render_conversation(messages, tools, self.features, image_marker=IMAGE_MARKER)
+        extra = {"tools": rendered.tools} if rendered.tools else {}
+        prompt = self.tokenizer.apply_chat_template(rendered.conversation, add_generation_prompt=True, tokenize=False, **extra)
+        embed = self.model.get_input_embeddings()
+        pieces = []
+        for piece in split_on_markers(prompt):
+            ids = self.tokenizer(piece, add_special_tokens=False, return_tensors="pt").input_ids[0].to(self.model.device)
+            pieces.append(embed(ids))
+        with torch.inference_mode():
+            embeddings = merge_image_tokens(pieces, self.image_tokens(rendered.images))[None]
+        mask = torch.ones(embeddings.shape[:2], dtype=torch.long, device=embeddings.device)
+        return {"inputs_embeds": embeddings, "attention_mask": mask}
+
+    def _generate(
+        self, messages: list[Message], tools: list[ToolSchema], options: GenerationOptions
+    ) -> Generator[str, None, ChatReply]:
+        # The adapter was trained on image conversations only: plain text runs on the untouched model.
+        sees_images = bool(media_in(messages)[0])
+        with nullcontext() if sees_images or self.adapter is None else self.adapter.disable_adapter():
+            return (yield from super()._generate(messages, tools, options))
+
+
+def _digest(image: Image.Image) -> str:
+    digest = hashlib.blake2b(image.tobytes(), digest_size=16)
+    digest.update(f"{image.size}{image.mode}".encode())
+    return digest.hexdigest()
+
+
+def add_vision(text_model: HFChatModel, folder: Path = SHIPPED_WEIGHTS) -> EmbeddedVisionChatModel:
+    """Give the embedded text model Rosetta's trained eyes (projector, and the LoRA adapter when present)."""
+    if not has_vision_weights(folder):
+        raise ModelLoadError(f"no trained vision weights in {folder}; run `rosetta train vision|projector|lora`")
+    vision, _ = load_vision(folder)
+    projector = load_projector(folder)
+    adapter = None
+    if (folder / "lora" / "adapter_config.json").is_file():
+        from peft import PeftModel
+
+        with warnings.catch_warnings():  # peft calls a transformers API that warns of its own deprecation
+            warnings.simplefilter("ignore", FutureWarning)
+            adapter = PeftModel.from_pretrained(text_model.model, str(folder / "lora"))
+        adapter.eval()
+    return EmbeddedVisionChatModel(text_model, vision, projector, adapter)
