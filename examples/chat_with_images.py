@@ -2,8 +2,10 @@
 
     .venv/bin/python examples/chat_with_images.py hf:llava-hf/llava-interleave-qwen-0.5b-hf a.png b.png
     .venv/bin/python examples/chat_with_images.py openai:http://127.0.0.1:8000/v1 a.png b.png
+    .venv/bin/python examples/chat_with_images.py default examples/scene.png examples/scene.png
 
-The embedded default model is text-only until Rosetta's own vision side ships; it explains that and exits.
+The embedded default model sees through Rosetta's small trained vision side (emoji scenes; see
+examples/vision.py); real photos need a real VLM.
 """
 
 import sys

@@ -34,11 +34,13 @@ def test_one_shot_question_on_the_embedded_model() -> None:
 
 def test_repl_with_commands_and_piped_input(tmp_path: Path, picture_path: Path, embedded_model) -> None:
     transcript = tmp_path / "chat.json"
+    not_an_image = tmp_path / "notes.png"
+    not_an_image.write_text("not a picture")
     script = "\n".join(
         [
             "/help",
             "My name is Alice.",
-            f"/image {picture_path}",  # the embedded model is text-only: refused, and the REPL goes on
+            f"/image {not_an_image}",  # refused with one line, and the REPL goes on
             "/image",
             "/nonsense",
             "What is my name?",
@@ -52,7 +54,7 @@ def test_repl_with_commands_and_piped_input(tmp_path: Path, picture_path: Path, 
     result = rosetta("chat", "--max-new-tokens", "24", "--system", "Be kind.", stdin=script + "\n")
     assert result.returncode == 0, result.stderr
     assert "/image PATH" in result.stdout  # the help text
-    assert "cannot see images" in result.stderr and "needs a path" in result.stderr and "unknown command" in result.stderr
+    assert "not an image" in result.stderr and "needs a path" in result.stderr and "unknown command" in result.stderr
     assert "Traceback" not in result.stderr
     saved = json.loads(transcript.read_text())
     assert [m["role"] for m in saved] == ["system", "user", "assistant", "user", "assistant"]

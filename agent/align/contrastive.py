@@ -28,17 +28,23 @@ class ClipLoss(nn.Module):
         return self.log_scale.clamp(max=self.max_log_scale).exp()
 
     def forward(self, images: torch.Tensor, texts: torch.Tensor, same_caption: torch.Tensor | None = None) -> torch.Tensor:
-        """images, texts: (B, D) unit vectors, row i of each a pair. same_caption: (B, B) bool, or None."""
-        if images.shape != texts.shape:
-            raise ValueError(f"image and text batches differ: {tuple(images.shape)} vs {tuple(texts.shape)}")
-        logits = self.scale * images @ texts.t()
-        if same_caption is None:
-            labels = torch.arange(len(images), device=images.device)
-            return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)) / 2
-        # Symmetric, so row-normalised targets serve both directions.
-        targets = same_caption.float()
-        targets = targets / targets.sum(dim=1, keepdim=True)
-        return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.t(), targets)) / 2
+        return clip_loss(images, texts, self.scale, same_caption)
+
+
+def clip_loss(
+    images: torch.Tensor, texts: torch.Tensor, scale: torch.Tensor, same_caption: torch.Tensor | None = None
+) -> torch.Tensor:
+    """images, texts: (B, D) unit vectors, row i of each a pair. same_caption: (B, B) bool, or None."""
+    if images.shape != texts.shape:
+        raise ValueError(f"image and text batches differ: {tuple(images.shape)} vs {tuple(texts.shape)}")
+    logits = scale * images @ texts.t()
+    if same_caption is None:
+        labels = torch.arange(len(images), device=images.device)
+        return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)) / 2
+    # Symmetric, so row-normalised targets serve both directions.
+    targets = same_caption.float()
+    targets = targets / targets.sum(dim=1, keepdim=True)
+    return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.t(), targets)) / 2
 
 
 def same_caption_matrix(captions: Sequence[str]) -> torch.Tensor:

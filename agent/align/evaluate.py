@@ -19,7 +19,14 @@ from tqdm import tqdm
 from agent.align.emoji_data import Concept, load_concepts
 from agent.align.instructions import DESCRIBE_PROMPTS
 from agent.align.scene_text import NUMBER_WORDS, caption, describe_item, questions
-from agent.align.scenes import SceneConfig, Split, generate_scenes, render_scene, scene_seed, single_object_scene
+from agent.align.scenes import (
+    SceneConfig,
+    Split,
+    generate_scenes,
+    render_scene,
+    scene_seed,
+    single_object_scene,
+)
 from agent.align.space import DEFAULT_TEMPLATE, EmbeddingSpace
 
 

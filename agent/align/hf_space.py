@@ -11,9 +11,16 @@ from typing import Any, Sequence
 
 import torch
 from PIL import Image
-from transformers import AutoConfig, AutoImageProcessor, AutoModelForZeroShotImageClassification, AutoProcessor
-from transformers import AutoTokenizer
-from transformers.models.auto.modeling_auto import MODEL_FOR_ZERO_SHOT_IMAGE_CLASSIFICATION_MAPPING_NAMES
+from transformers import (
+    AutoConfig,
+    AutoImageProcessor,
+    AutoModelForZeroShotImageClassification,
+    AutoProcessor,
+    AutoTokenizer,
+)
+from transformers.models.auto.modeling_auto import (
+    MODEL_FOR_ZERO_SHOT_IMAGE_CLASSIFICATION_MAPPING_NAMES,
+)
 
 from agent.align.space import EmbeddingSpace
 from agent.errors import ModelLoadError

@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn import functional as F
 
-from agent.align.vision import ViTConfig, VisionTransformer
+from agent.align.vision import VisionTransformer, ViTConfig
 from agent.errors import ModelLoadError
 
 # What the prompt text carries where an image goes; split out before tokenizing, never seen by the tokenizer.

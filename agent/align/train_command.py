@@ -48,6 +48,7 @@ def run_training(request: TrainRequest) -> str:
         target = Path(request.export).expanduser()
         target.mkdir(parents=True, exist_ok=True)
         for name in products:
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(folder / name, target / name)
         return f"trained {request.stage} in {folder}; exported {', '.join(products)} to {target}"
     return f"trained {request.stage} in {folder}"

@@ -17,18 +17,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from torch.nn import functional as F
 from accelerate import Accelerator
+from torch.nn import functional as F
 
-from agent.align.contrastive import ClipLoss, same_caption_matrix
+from agent.align.contrastive import ClipLoss, clip_loss, same_caption_matrix
 from agent.align.emoji_data import ATTRIBUTION, load_concepts
 from agent.align.llava import save_vision
 from agent.align.scene_text import caption
 from agent.align.scenes import SceneConfig, generate_scene, render_scene, scene_seed
 from agent.align.space import DEFAULT_TEMPLATE
 from agent.align.text_encoder import PACKAGED, SentenceEncoder
-from agent.align.training import TrainingRun, cosine_with_warmup, describe_machine, plot_history
-from agent.align.vision import ViTConfig, VisionTransformer, preprocess
+from agent.align.training import (
+    TrainingRun,
+    cosine_with_warmup,
+    describe_machine,
+    plot_history,
+)
+from agent.align.vision import VisionTransformer, ViTConfig, preprocess
 
 
 @dataclass
@@ -52,10 +57,21 @@ class ContrastiveModel(torch.nn.Module):
         self.vision = VisionTransformer(vit)
         self.loss = ClipLoss()
 
+    def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(image vectors, logit scale). Both come out of forward so that, wrapped for several processes,
+        every trained parameter (the temperature too) has its gradient synchronised."""
+        return self.vision(pixels), self.loss.scale
 
-def batch_for_step(step: int, config: ContrastiveConfig, concepts) -> tuple[list, list[str]]:
+
+def batch_for_step(step: int, config: ContrastiveConfig, concepts, rank: int = 0, world: int = 1) -> tuple[list, list[str]]:
+    """This process's share of step ``step``'s scenes (all of them on one process).
+
+    Several processes (accelerate launch) split the batch; each contrasts within its share, so negatives are
+    local (batch_size / processes per process)."""
     scenes, captions = [], []
-    for index in range(step * config.batch_size, (step + 1) * config.batch_size):
+    share = config.batch_size // world
+    first = step * config.batch_size + rank * share
+    for index in range(first, first + share):
         scene = generate_scene(scene_seed("train", index), concepts, config.scenes, "train")
         rng = random.Random(scene.seed + 1)
         scenes.append(scene)
@@ -85,16 +101,16 @@ def train_contrastive(config: ContrastiveConfig, folder: Path, accelerator: Acce
 
     with run.progress("Training the image encoder (contrastive)") as bar:
         while run.step < config.steps:
-            scenes, captions = batch_for_step(run.step, config, concepts)
+            scenes, captions = batch_for_step(run.step, config, concepts, accelerator.process_index, accelerator.num_processes)
             pixels = preprocess([render_scene(scene, concepts) for scene in scenes], config.vit.image_size)
             targets = text.encode(captions).to(accelerator.device)
             model.train()
-            images = core.vision(pixels.to(accelerator.device))
-            loss = core.loss(images, targets, same_caption_matrix(captions).to(accelerator.device))
+            images, scale = model(pixels.to(accelerator.device))
+            loss = clip_loss(images, targets, scale, same_caption_matrix(captions).to(accelerator.device))
             single = [i for i, scene in enumerate(scenes) if len(scene.items) == 1]
             if config.bank_weight > 0 and single:
                 labels = torch.tensor([scenes[i].items[0].concept for i in single], device=accelerator.device)
-                bank_logits = core.loss.scale * images[single] @ bank.t()
+                bank_logits = scale * images[single] @ bank.t()
                 loss = loss + config.bank_weight * F.cross_entropy(bank_logits, labels)
             optimizer.zero_grad(set_to_none=True)
             accelerator.backward(loss)

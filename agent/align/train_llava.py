@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -32,7 +32,12 @@ from agent.align.llava import (
     split_on_markers,
 )
 from agent.align.scenes import SceneConfig, generate_scene, render_scene, scene_seed
-from agent.align.training import TrainingRun, cosine_with_warmup, describe_machine, plot_history
+from agent.align.training import (
+    TrainingRun,
+    cosine_with_warmup,
+    describe_machine,
+    plot_history,
+)
 from agent.align.vision import VisionTransformer, preprocess
 from agent.errors import RosettaError
 
@@ -43,7 +48,7 @@ IGNORE = -100
 @dataclass
 class LlavaTrainConfig:
     stage: str = "projector"  # projector | lora
-    steps: int = 100
+    steps: int = 50
     batch_size: int = 16
     learning_rate: float = 1e-3
     warmup_steps: int = 10
@@ -59,7 +64,7 @@ class LlavaTrainConfig:
         if stage == "projector":
             return cls()
         if stage == "lora":
-            return cls(stage="lora", steps=150, learning_rate=3e-4, scene_offset=20_000_000)
+            return cls(stage="lora", steps=120, learning_rate=3e-4, scene_offset=20_000_000)
         raise RosettaError(f"unknown training stage {stage!r}; use vision, projector or lora")
 
 
@@ -111,6 +116,10 @@ class VisionLanguageModel(nn.Module):
             target[i, : len(row)] = label.to(device)
         return inputs, mask, target
 
+    def forward(self, samples: Sequence[Sample], pixels: torch.Tensor) -> torch.Tensor:
+        """The training loss of a batch (through forward, so a multi-process wrapper syncs the gradients)."""
+        return self.loss(*self.batch(samples, pixels))
+
     def loss(self, inputs: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         hidden = self.llm.model(inputs_embeds=inputs, attention_mask=mask).last_hidden_state
         next_labels = labels[:, 1:]
@@ -150,9 +159,12 @@ def build_model(config: LlavaTrainConfig, vision: str | None, projector: str | N
     return model, vision_meta
 
 
-def batch_for_step(step: int, config: LlavaTrainConfig, concepts) -> list[Sample]:
+def batch_for_step(step: int, config: LlavaTrainConfig, concepts, rank: int = 0, world: int = 1) -> list[Sample]:
+    """This process's share of step ``step``'s conversations (accelerate launch splits a batch across processes)."""
     samples = []
-    for index in range(step * config.batch_size, (step + 1) * config.batch_size):
+    share = config.batch_size // world
+    first = step * config.batch_size + rank * share
+    for index in range(first, first + share):
         scene = generate_scene(scene_seed("train", config.scene_offset + index), concepts, config.scenes, "train")
         rng = random.Random(scene.seed + 7)
         samples.append(describe_sample(scene, rng) if config.stage == "projector" else instruction_sample(scene, rng))
@@ -180,10 +192,10 @@ def train_llava(
     label = "LLaVA stage 1: projector on descriptions" if config.stage == "projector" else "LLaVA stage 2: LoRA on instructions"
     with run.progress(label) as bar:
         while run.step < config.steps:
-            samples = batch_for_step(run.step, config, concepts)
+            samples = batch_for_step(run.step, config, concepts, accelerator.process_index, accelerator.num_processes)
             pixels = preprocess([render_scene(s.scene, concepts) for s in samples], image_size).to(accelerator.device)
             model.train()
-            loss = core.loss(*core.batch(samples, pixels))
+            loss = model(samples, pixels)
             optimizer.zero_grad(set_to_none=True)
             accelerator.backward(loss)
             accelerator.clip_grad_norm_(trainable, 1.0)

@@ -19,7 +19,14 @@ from typing import Any, Generator
 import torch
 from PIL import Image
 
-from agent.align.llava import IMAGE_MARKER, Projector, load_projector, load_vision, merge_image_tokens, split_on_markers
+from agent.align.llava import (
+    IMAGE_MARKER,
+    Projector,
+    load_projector,
+    load_vision,
+    merge_image_tokens,
+    split_on_markers,
+)
 from agent.align.vision import VisionTransformer, preprocess
 from agent.errors import ModelLoadError
 from agent.messages import Message, media_in

@@ -7,7 +7,7 @@ import torch
 from torch.nn import functional as F
 
 from agent.align.contrastive import ClipLoss, same_caption_matrix
-from agent.align.vision import ViTConfig, VisionTransformer
+from agent.align.vision import VisionTransformer, ViTConfig
 
 
 def test_matched_pairs_cost_less_than_shuffled() -> None:

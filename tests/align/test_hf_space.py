@@ -11,7 +11,13 @@ from tokenizers.processors import TemplateProcessing
 from agent.align.space import EmbeddingSpace, load_space
 from agent.errors import ModelLoadError
 from tests.conftest import make_picture
-from tests.tiny_models import IMAGE_SIZE, SEED, VISION_DIMS, build_tiny_llama, train_tiny_tokenizer
+from tests.tiny_models import (
+    IMAGE_SIZE,
+    SEED,
+    VISION_DIMS,
+    build_tiny_llama,
+    train_tiny_tokenizer,
+)
 
 # Every width differs from the others, so a `dim` read off the wrong config field shows. CLIP projects both
 # towers to projection_dim; SigLIP's text head projects into the (unprojected) vision width.
@@ -69,7 +75,12 @@ def build_tiny_clip(folder: Path, with_processor: bool = True) -> Path:
 
 
 def build_tiny_siglip(folder: Path, projection_size: int = VISION_DIMS["hidden_size"]) -> Path:
-    from transformers import SiglipConfig, SiglipImageProcessorPil, SiglipModel, SiglipProcessor
+    from transformers import (
+        SiglipConfig,
+        SiglipImageProcessorPil,
+        SiglipModel,
+        SiglipProcessor,
+    )
 
     tokenizer = _tokenizer_with_eos(folder)
     text = {**_text_dims(tokenizer, SIGLIP_TEXT_WIDTH), "projection_size": projection_size}

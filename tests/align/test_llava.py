@@ -18,7 +18,7 @@ from agent.align.llava import (
     split_on_markers,
 )
 from agent.align.train_llava import LlavaTrainConfig, train_llava
-from agent.align.vision import ViTConfig, VisionTransformer
+from agent.align.vision import VisionTransformer, ViTConfig
 from agent.messages import ImageBlock, Message, TextBlock
 from agent.models.base import GenerationOptions
 

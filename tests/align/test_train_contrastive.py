@@ -48,7 +48,7 @@ def test_steps_lower_the_loss_on_a_fixed_batch(tmp_path: Path, monkeypatch: pyte
     from agent.align import train_contrastive as module
 
     fixed = module.batch_for_step
-    monkeypatch.setattr(module, "batch_for_step", lambda step, config, concepts: fixed(0, config, concepts))
+    monkeypatch.setattr(module, "batch_for_step", lambda step, config, concepts, *shard: fixed(0, config, concepts))
     config = tiny_config(steps=12)
     train_contrastive(config, tmp_path / "fixed")
     losses = [row["loss"] for row in json.loads((tmp_path / "fixed" / "history.json").read_text())["history"]]

@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from agent.align.vision import ViTConfig, VisionTransformer, preprocess
+from agent.align.vision import VisionTransformer, ViTConfig, preprocess
 from agent.media import load_image
 
 TINY = ViTConfig(image_size=32, patch_size=8, stem_channels=8, width=32, depth=1, heads=2, embed_dim=16)

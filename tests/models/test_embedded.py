@@ -23,7 +23,7 @@ def test_packaged_gguf_is_found_without_importing_the_package() -> None:
 def test_conversion_is_cached(embedded_model: HFChatModel) -> None:
     folder = prepare_embedded_model(progress=False)  # second call: returns the existing folder at once
     assert (folder / "model.safetensors").is_file() and (folder / "rosetta-source.json").is_file()
-    assert embedded_model.capabilities.images is False
+    assert embedded_model.capabilities.images  # Rosetta's trained eyes ship in agent/align/weights
 
 
 def test_embedded_model_knows_the_capital_of_france(embedded_model: HFChatModel) -> None:
@@ -66,8 +66,9 @@ def test_sampling_is_reproducible_with_a_seed(embedded_model: HFChatModel) -> No
     assert embedded_model.chat(messages, options=options).text == embedded_model.chat(messages, options=options).text
 
 
-def test_images_are_refused_with_a_clear_line(embedded_model: HFChatModel, picture_path: Path) -> None:
+def test_a_text_only_model_refuses_images_with_a_clear_line(embedded_model: HFChatModel, picture_path: Path) -> None:
     from agent.errors import UnsupportedInputError
 
+    text_only = HFChatModel(embedded_model.model, embedded_model.tokenizer, name="text-only")
     with pytest.raises(UnsupportedInputError, match="cannot see images"):
-        embedded_model.chat([Message.user("what is this?", images=[picture_path])])
+        text_only.chat([Message.user("what is this?", images=[picture_path])])
