@@ -165,6 +165,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from agent.align.evaluate import EvalConfig, evaluate, report_markdown
     from agent.align.space import load_space
 
+    _quiet_transformers()
     for name in ("scenes", "vqa_scenes", "concepts"):
         value = getattr(args, name)
         if value is not None and value < (0 if name == "vqa_scenes" else 1):

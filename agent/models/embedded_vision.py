@@ -59,18 +59,19 @@ class EmbeddedVisionChatModel(HFChatModel):
     def image_tokens(self, images: list[Image.Image]) -> list[torch.Tensor]:
         """(16, hidden) per image, computed in one batch for those not seen before."""
         keys = [_digest(image) for image in images]
-        missing = [(key, image) for key, image in zip(keys, images) if key not in self._image_cache]
+        found = {key: self._image_cache[key] for key in keys if key in self._image_cache}
+        missing = [(key, image) for key, image in zip(keys, images) if key not in found]
         if missing:
             pixels = preprocess([image for _, image in missing], self.vision.config.image_size).to(self.model.device)
             with torch.inference_mode():
                 tokens = self.projector(self.vision.features(pixels)).to(self.model.dtype)
-            for (key, _), value in zip(missing, tokens):
-                self._image_cache[key] = value
-        for key in keys:
+            found.update((key, value) for (key, _), value in zip(missing, tokens))
+        for key in keys:  # most recently used last; the oldest go first when the cache is full
+            self._image_cache[key] = found[key]
             self._image_cache.move_to_end(key)
         while len(self._image_cache) > self._image_cache_size:
             self._image_cache.popitem(last=False)
-        return [self._image_cache[key] for key in keys]
+        return [found[key] for key in keys]
 
     # Prompt ------------------------------------------------------------------------------------------
 

@@ -29,6 +29,11 @@ ROOT = Path(__file__).resolve().parents[2]
 # 65% / 72% among 100 scenes (chance 5%).
 ZERO_SHOT_TOP1_FLOOR = 0.02
 RETRIEVAL_R5_FLOOR = 0.30
+# Count + unanswerable questions on 12 held-out scenes: 18 of 28 measured (11 of 12 unanswerable). The base
+# SmolLM2 never answers "I can't tell"; what the LoRA stage taught shows here. Counting is largely the prior
+# ("1"), as docs/vision.md says: the encoder, not this test, is where seeing is proven.
+VQA_FLOOR = 0.5
+UNANSWERABLE_FLOOR = 0.75
 
 
 @pytest.fixture(scope="module")
@@ -59,15 +64,16 @@ def test_retrieval_is_far_above_chance(space: RosettaSpace, concepts) -> None:
 
 def test_the_default_model_answers_about_held_out_scenes(embedded_model, concepts) -> None:
     options = GenerationOptions(max_new_tokens=12)
-    right = asked = 0
+    outcomes: dict[str, list[bool]] = {"count": [], "unanswerable": []}
     for scene in generate_scenes("test", 0, 12, concepts):
         image = ImageBlock(render_scene(scene, concepts))
         for qa in questions(scene):
-            if qa.kind in ("count", "unanswerable"):
+            if qa.kind in outcomes:
                 answer = embedded_model.chat([Message("user", [image, TextBlock(qa.question)])], options=options).text
-                right += normalize_answer(answer) == normalize_answer(qa.answer)
-                asked += 1
-    assert right / asked >= VQA_FLOOR, (right, asked)
+                outcomes[qa.kind].append(normalize_answer(answer) == normalize_answer(qa.answer))
+    every = outcomes["count"] + outcomes["unanswerable"]
+    assert sum(every) / len(every) >= VQA_FLOOR, outcomes
+    assert sum(outcomes["unanswerable"]) / len(outcomes["unanswerable"]) >= UNANSWERABLE_FLOOR, outcomes
 
 
 def test_rosetta_chat_with_an_image_answers_from_the_model() -> None:
