@@ -82,11 +82,11 @@ class EmbeddedVisionChatModel(HFChatModel):
         extra = {"tools": rendered.tools} if rendered.tools else {}
         prompt = self.tokenizer.apply_chat_template(rendered.conversation, add_generation_prompt=True, tokenize=False, **extra)
         embed = self.model.get_input_embeddings()
-        pieces = []
-        for piece in split_on_markers(prompt):
-            ids = self.tokenizer(piece, add_special_tokens=False, return_tensors="pt").input_ids[0].to(self.model.device)
-            pieces.append(embed(ids))
-        with torch.inference_mode():
+        with torch.inference_mode():  # no autograd graph for the prompt: it only feeds generate()
+            pieces = []
+            for piece in split_on_markers(prompt):
+                ids = self.tokenizer(piece, add_special_tokens=False, return_tensors="pt").input_ids[0]
+                pieces.append(embed(ids.to(self.model.device)))
             embeddings = merge_image_tokens(pieces, self.image_tokens(rendered.images))[None]
         mask = torch.ones(embeddings.shape[:2], dtype=torch.long, device=embeddings.device)
         return {"inputs_embeds": embeddings, "attention_mask": mask}

@@ -9,6 +9,7 @@ import pytest
 from agent.errors import EndpointError
 from agent.messages import Message
 from agent.models.base import GenerationOptions
+from agent.models.hf import HFChatModel
 from agent.models.openai_compat import OpenAIChatModel, OpenAIEndpointConfig
 from agent.models.registry import load_model
 from tests.models.openai_server import serve
@@ -43,7 +44,9 @@ def test_endpoint_errors_are_one_line(embedded_model, picture_path: Path) -> Non
         wrong_name = OpenAIChatModel(OpenAIEndpointConfig(url, model_name="gpt-17"))
         with pytest.raises(EndpointError, match="no model 'gpt-17'"):
             wrong_name.chat(QUESTION)
-        # The server's text-only model refuses the image: the user sees the server's reason.
+    # A text-only model behind the server refuses the image: the user sees the server's reason.
+    text_only = HFChatModel(embedded_model.model, embedded_model.tokenizer, name="text-only")
+    with serve(text_only) as url:
         remote = OpenAIChatModel(OpenAIEndpointConfig(url))
         with pytest.raises(EndpointError, match="HTTP 400: .*cannot see images"):
             remote.chat([Message.user("what is it?", images=[picture_path])])
