@@ -28,7 +28,7 @@ from agent.align.llava import (
     split_on_markers,
 )
 from agent.align.vision import VisionTransformer, preprocess
-from agent.errors import ModelLoadError
+from agent.errors import MessageFormatError, ModelLoadError
 from agent.messages import Message, media_in
 from agent.models.base import Capabilities, ChatReply, GenerationOptions, ToolSchema
 from agent.models.hf import HFChatModel
@@ -81,6 +81,8 @@ class EmbeddedVisionChatModel(HFChatModel):
         rendered = render_conversation(messages, tools, self.features, image_marker=IMAGE_MARKER)
         extra = {"tools": rendered.tools} if rendered.tools else {}
         prompt = self.tokenizer.apply_chat_template(rendered.conversation, add_generation_prompt=True, tokenize=False, **extra)
+        if prompt.count(IMAGE_MARKER) != len(rendered.images):
+            raise MessageFormatError(f"the conversation's text contains {IMAGE_MARKER!r}, Rosetta's image marker; remove it")
         embed = self.model.get_input_embeddings()
         with torch.inference_mode():  # no autograd graph for the prompt: it only feeds generate()
             pieces = []

@@ -98,6 +98,11 @@ def test_trained_parts_load_and_answer_about_an_image(trained_folder: Path, pict
     model.chat(with_image, options=options)
     assert len(model._image_cache) == 1  # the same picture is encoded once
 
+    from agent.errors import MessageFormatError
+
+    with pytest.raises(MessageFormatError, match="image marker"):
+        model.chat([Message.user(f"what is {IMAGE_MARKER}?", images=[picture_path])], options=options)
+
 
 @pytest.mark.slow
 def test_missing_weights_fail_with_one_line(tmp_path: Path) -> None:
