@@ -22,6 +22,9 @@ from torch.nn import functional as F
 from agent.align.vision import VisionTransformer, ViTConfig
 from agent.errors import ModelLoadError
 
+# The trained vision side shipped with Rosetta (rosetta train ... --export writes here).
+SHIPPED_WEIGHTS = Path(__file__).resolve().parent / "weights"
+
 # What the prompt text carries where an image goes; split out before tokenizing, never seen by the tokenizer.
 IMAGE_MARKER = "<|rosetta:image|>"
 
@@ -65,17 +68,21 @@ def load_vision(folder: Path) -> tuple[VisionTransformer, dict]:
     return model.eval().requires_grad_(False), meta
 
 
+def save_half(state: dict[str, torch.Tensor], path: Path) -> None:
+    """float16 safetensors: half the shipped size; every loader computes in float32 (or the model's dtype)."""
+    weights = {name: tensor.detach().to(torch.float16).contiguous() for name, tensor in state.items()}
+    save_file(weights, str(path), metadata={"format": "pt"})
+
+
 def save_vision(model: VisionTransformer, folder: Path, meta: dict) -> None:
-    """Write what load_vision reads: float16 weights (half the size; computed in float32 after loading) + config."""
+    """Write what load_vision reads: float16 weights + config."""
     folder.mkdir(parents=True, exist_ok=True)
-    weights = {name: tensor.detach().to(torch.float16).contiguous() for name, tensor in model.state_dict().items()}
-    save_file(weights, str(folder / "vision.safetensors"), metadata={"format": "pt"})
+    save_half(model.state_dict(), folder / "vision.safetensors")
     (folder / "vision.json").write_text(json.dumps({"vit": asdict(model.config), **meta}, indent=1))
 
 
 def save_projector(projector: Projector, folder: Path) -> None:
-    weights = {k: v.detach().to(torch.float16).contiguous() for k, v in projector.state_dict().items()}
-    save_file(weights, str(folder / "projector.safetensors"), metadata={"format": "pt"})
+    save_half(projector.state_dict(), folder / "projector.safetensors")
     (folder / "projector.json").write_text(json.dumps(asdict(projector.config), indent=1))
 
 

@@ -66,10 +66,10 @@ class RosettaSpace(EmbeddingSpace):
     """Rosetta's trained ViT on the image side, the frozen sentence encoder it was trained against on the text side."""
 
     def __init__(self, folder: Path | None = None, device: str = "cpu"):
-        from agent.align.llava import load_vision
+        from agent.align.llava import SHIPPED_WEIGHTS, load_vision
         from agent.align.text_encoder import SentenceEncoder
 
-        folder = folder or Path(__file__).parent / "weights"
+        folder = folder or SHIPPED_WEIGHTS
         self.vision, meta = load_vision(folder)
         self.vision.to(device)
         self.text = SentenceEncoder(meta["text_model"], device=device)

@@ -32,6 +32,7 @@ from agent.align.training import (
     cosine_with_warmup,
     describe_machine,
     plot_history,
+    shard,
 )
 from agent.align.vision import VisionTransformer, ViTConfig, preprocess
 
@@ -69,9 +70,7 @@ def batch_for_step(step: int, config: ContrastiveConfig, concepts, rank: int = 0
     Several processes (accelerate launch) split the batch; each contrasts within its share, so negatives are
     local (batch_size / processes per process)."""
     scenes, captions = [], []
-    share = config.batch_size // world
-    first = step * config.batch_size + rank * share
-    for index in range(first, first + share):
+    for index in shard(step, config.batch_size, rank, world):
         scene = generate_scene(scene_seed("train", index), concepts, config.scenes, "train")
         rng = random.Random(scene.seed + 1)
         scenes.append(scene)

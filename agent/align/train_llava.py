@@ -23,11 +23,13 @@ from agent.align.emoji_data import ATTRIBUTION, load_concepts
 from agent.align.instructions import Sample, describe_sample, instruction_sample
 from agent.align.llava import (
     IMAGE_MARKER,
+    SHIPPED_WEIGHTS,
     Projector,
     ProjectorConfig,
     load_projector,
     load_vision,
     merge_image_tokens,
+    save_half,
     save_projector,
     split_on_markers,
 )
@@ -37,6 +39,7 @@ from agent.align.training import (
     cosine_with_warmup,
     describe_machine,
     plot_history,
+    shard,
 )
 from agent.align.vision import VisionTransformer, preprocess
 from agent.errors import RosettaError
@@ -128,16 +131,12 @@ class VisionLanguageModel(nn.Module):
         return F.cross_entropy(logits.float(), next_labels[answer])
 
 
-def shipped_weights() -> Path:
-    return Path(__file__).parent / "weights"
-
-
 def build_model(config: LlavaTrainConfig, vision: str | None, projector: str | None) -> tuple[VisionLanguageModel, dict]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from agent.models.embedded import prepare_embedded_model
 
-    vision_model, vision_meta = load_vision(Path(vision) if vision else shipped_weights())
+    vision_model, vision_meta = load_vision(Path(vision) if vision else SHIPPED_WEIGHTS)
     llm_folder = prepare_embedded_model()
     tokenizer = AutoTokenizer.from_pretrained(llm_folder)
     llm = AutoModelForCausalLM.from_pretrained(llm_folder, dtype=torch.float32)
@@ -145,7 +144,7 @@ def build_model(config: LlavaTrainConfig, vision: str | None, projector: str | N
     projector_config = ProjectorConfig(vision_width=vision_model.config.width, llm_width=llm.config.hidden_size,
                                        pool=config.projector.pool)
     if config.stage == "lora":
-        proj = load_projector(Path(projector) if projector else shipped_weights())
+        proj = load_projector(Path(projector) if projector else SHIPPED_WEIGHTS)
         from peft import LoraConfig, get_peft_model
 
         lora = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=0.0,
@@ -162,9 +161,7 @@ def build_model(config: LlavaTrainConfig, vision: str | None, projector: str | N
 def batch_for_step(step: int, config: LlavaTrainConfig, concepts, rank: int = 0, world: int = 1) -> list[Sample]:
     """This process's share of step ``step``'s conversations (accelerate launch splits a batch across processes)."""
     samples = []
-    share = config.batch_size // world
-    first = step * config.batch_size + rank * share
-    for index in range(first, first + share):
+    for index in shard(step, config.batch_size, rank, world):
         scene = generate_scene(scene_seed("train", config.scene_offset + index), concepts, config.scenes, "train")
         rng = random.Random(scene.seed + 7)
         samples.append(describe_sample(scene, rng) if config.stage == "projector" else instruction_sample(scene, rng))
@@ -232,14 +229,13 @@ def label_for(stage: str) -> str:
 
 
 def _save_lora(adapter: Any, folder: Path) -> None:
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
 
     target = folder / "lora"
     adapter.save_pretrained(str(target))
-    # float16 on disk halves the shipped size; peft casts back to the model's dtype when loading.
+    # Rewritten in float16 like the other shipped weights; peft casts back to the model's dtype when loading.
     weights_file = target / "adapter_model.safetensors"
-    state = {k: v.to(torch.float16).contiguous() for k, v in load_file(str(weights_file)).items()}
-    save_file(state, str(weights_file), metadata={"format": "pt"})
+    save_half(load_file(str(weights_file)), weights_file)
     (target / "README.md").unlink(missing_ok=True)  # peft's model-card template, empty here
     config_file = target / "adapter_config.json"
     config = json.loads(config_file.read_text())

@@ -23,6 +23,13 @@ from accelerate import Accelerator
 from tqdm import tqdm
 
 
+def shard(step: int, batch_size: int, rank: int = 0, world: int = 1) -> range:
+    """The data indices this process trains on at ``step``: its slice of the step's batch."""
+    share = batch_size // world
+    first = step * batch_size + rank * share
+    return range(first, first + share)
+
+
 def cosine_with_warmup(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
     def factor(step: int) -> float:
         if step < warmup:

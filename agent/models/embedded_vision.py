@@ -21,6 +21,7 @@ from PIL import Image
 
 from agent.align.llava import (
     IMAGE_MARKER,
+    SHIPPED_WEIGHTS,
     Projector,
     load_projector,
     load_vision,
@@ -33,8 +34,6 @@ from agent.messages import Message, media_in
 from agent.models.base import Capabilities, ChatReply, GenerationOptions, ToolSchema
 from agent.models.hf import HFChatModel
 from agent.models.prompting import render_conversation
-
-SHIPPED_WEIGHTS = Path(__file__).resolve().parent.parent / "align" / "weights"
 
 
 def has_vision_weights(folder: Path = SHIPPED_WEIGHTS) -> bool:
