@@ -7,20 +7,30 @@ only takes text in and writes text out, so tests drive it directly and through a
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TYPE_CHECKING, Callable, TextIO
 
 from agent.errors import RosettaError
 from agent.formats.openai_json import to_openai
 from agent.messages import AudioBlock, ImageBlock, Message
 from agent.models.base import ChatModel, GenerationOptions
 
+if TYPE_CHECKING:
+    from agent.memory.memory import Memory
+
+
+def new_conversation_id() -> str:
+    return "chat-" + uuid.uuid4().hex[:12]
+
 HELP = """commands:
   /image PATH   attach an image to your next message
   /audio PATH   attach an audio file to your next message
   /reset        forget the conversation (keeps the system prompt)
   /save FILE    write the conversation as OpenAI chat JSON
+  /recall TEXT  search the memory (past turns, images, recordings, notes)
+  /forget [ID]  forget one remembered item, or everything remembered from this conversation
   /quit         leave (Ctrl-D works too)"""
 
 
@@ -31,6 +41,9 @@ class ChatSession:
     options: GenerationOptions = field(default_factory=GenerationOptions)
     history: list[Message] = field(default_factory=list)
     pending: list[ImageBlock | AudioBlock] = field(default_factory=list)
+    memory: "Memory | None" = None  # when set, every turn and attachment is remembered
+    conversation: str = field(default_factory=new_conversation_id)
+    warnings: list[str] = field(default_factory=list)  # what could not be remembered; the answer still stands
 
     def __post_init__(self) -> None:
         self.reset()
@@ -63,7 +76,19 @@ class ChatSession:
         reply = reply_stream.result()
         self.history = conversation + [reply.message]
         self.pending = []
+        self.remember([turn, reply.message])
         return reply.text
+
+    def remember(self, messages: list[Message]) -> None:
+        """Store the turns in memory; a failure there is reported, never allowed to lose the conversation."""
+        if self.memory is None:
+            return
+        for message in messages:
+            try:
+                skipped = lambda reason: self.warnings.append(f"not remembered: {reason}")  # noqa: E731
+                self.memory.add_turn(message, conversation=self.conversation, on_skip=skipped, source="chat")
+            except RosettaError as error:
+                self.warnings.append(f"not remembered: {error}")
 
     def save(self, path: str) -> Path:
         target = Path(path).expanduser()
@@ -104,6 +129,40 @@ def run_repl(session: ChatSession, stdin: TextIO, stdout: TextIO, stderr: TextIO
         except RosettaError as error:
             stderr.write(f"error: {error}\n")
             stderr.flush()
+        finally:
+            report_warnings(session, stderr)
+
+
+def report_warnings(session: ChatSession, stderr: TextIO) -> None:
+    for warning in session.warnings:
+        stderr.write(f"warning: {warning}\n")
+    session.warnings.clear()
+
+
+def _no_memory_error():
+    return RosettaError("memory is off in this chat; start it without --no-memory")
+
+
+def _recall(session: ChatSession, query: str, write: Callable[[str], None]) -> None:
+    if session.memory is None:
+        raise _no_memory_error()
+    hits = session.memory.search(query, k=5)
+    for hit in hits:
+        text = " ".join(hit.item.text.split())[:80]
+        write(f"  {hit.item.id}  {hit.score:.3f}  {hit.item.modality}  {hit.item.source or '-'}  {text}\n")
+    if not hits:
+        write("(nothing remembered matches)\n")
+
+
+def _forget(session: ChatSession, item_id: str, write: Callable[[str], None]) -> None:
+    if session.memory is None:
+        raise _no_memory_error()
+    if item_id:
+        if not session.memory.delete([item_id]):
+            raise RosettaError(f"no item {item_id!r} in memory; /recall shows ids")
+        write(f"(forgot {item_id})\n")
+    else:
+        write(f"(forgot {session.memory.forget_conversation(session.conversation)} item(s) from this conversation)\n")
 
 
 def handle_command(session: ChatSession, line: str, write: Callable[[str], None]) -> str | None:
@@ -116,6 +175,12 @@ def handle_command(session: ChatSession, line: str, write: Callable[[str], None]
     elif command == "/reset":
         session.reset()
         write("(conversation cleared)\n")
+    elif command == "/recall":
+        if not argument:
+            raise RosettaError("/recall needs words to look for, e.g. /recall the photo of the dog")
+        _recall(session, argument, write)
+    elif command == "/forget":
+        _forget(session, argument, write)
     elif command in ("/image", "/audio", "/save") and not argument:
         raise RosettaError(f"{command} needs a path, e.g. {command} ./file")
     elif command == "/image":

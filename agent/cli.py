@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chat.add_argument("--image", action="append", default=[], metavar="PATH", help="attach an image (repeatable)")
     chat.add_argument("--audio", action="append", default=[], metavar="PATH", help="attach audio (repeatable)")
+    chat.add_argument("--memory", metavar="DIR", help="remember the chat in this memory folder (default: $ROSETTA_MEMORY "
+                      "or $ROSETTA_HOME/memory)")
+    chat.add_argument("--no-memory", action="store_true", help="do not remember this chat")
     _add_model_arguments(chat)
     _add_generation_arguments(chat)
     _add_speech_arguments(chat, prefix="speech-")
@@ -103,6 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", metavar="FILE", help="also write the full report (with example answers) as JSON")
     _add_model_arguments(evaluate)
     evaluate.set_defaults(handler=run_eval)
+
+    from agent.memory.commands import add_memory_parser
+
+    add_memory_parser(commands, _add_speech_arguments)
     return parser
 
 
@@ -190,7 +197,7 @@ def load_model_from_args(args: argparse.Namespace):
 
 
 def run_chat(args: argparse.Namespace) -> int:
-    from agent.chat_session import ChatSession, run_repl
+    from agent.chat_session import ChatSession, report_warnings, run_repl
     from agent.messages import AudioBlock, ImageBlock
     from agent.models.base import GenerationOptions
 
@@ -201,17 +208,36 @@ def run_chat(args: argparse.Namespace) -> int:
     attachments = [ImageBlock.load(path) for path in args.image] + [AudioBlock.load(path) for path in args.audio]
     model = load_model_from_args(args)
     model.speech = speech_options_from_args(args, prefix="speech_")
-    session = ChatSession(model, system_prompt=args.system or None, options=options)
+    session = ChatSession(model, system_prompt=args.system or None, options=options, memory=open_chat_memory(args))
     for block in attachments:
         session.attach(block)
-    if args.question is None and not args.audio:
-        return run_repl(session, sys.stdin, sys.stdout, sys.stderr, interactive=sys.stdin.isatty())
-    if sys.stdout.isatty():
-        print(f"[{model.name}]", file=sys.stderr)
-    # A recording alone is a question too: what was said is the user's turn.
-    session.ask(args.question or "", lambda text: (sys.stdout.write(text), sys.stdout.flush()))
-    sys.stdout.write("\n")
-    return 0
+    try:
+        if args.question is None and not args.audio:
+            return run_repl(session, sys.stdin, sys.stdout, sys.stderr, interactive=sys.stdin.isatty())
+        if sys.stdout.isatty():
+            print(f"[{model.name}]", file=sys.stderr)
+        # A recording alone is a question too: what was said is the user's turn.
+        session.ask(args.question or "", lambda text: (sys.stdout.write(text), sys.stdout.flush()))
+        sys.stdout.write("\n")
+        report_warnings(session, sys.stderr)
+        return 0
+    finally:
+        if session.memory is not None:
+            session.memory.close()
+
+
+def open_chat_memory(args: argparse.Namespace):
+    """The chat's memory; another process writing to it (a second chat) leaves this one unremembered, with a note."""
+    if args.no_memory:
+        return None
+    from agent.memory.memory import Memory
+    from agent.memory.records import MemoryStoreError
+
+    try:
+        return Memory.open(args.memory)
+    except MemoryStoreError as error:
+        print(f"rosetta: warning: this chat will not be remembered: {error}", file=sys.stderr)
+        return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,6 +6,10 @@ import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # before anything imports huggingface_hub
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+# Chats remember by default: tests (and the chats they start) keep their memories out of the user's own.
+import tempfile  # noqa: E402
+
+os.environ["ROSETTA_MEMORY"] = tempfile.mkdtemp(prefix="rosetta-test-memory-")
 
 import io
 from pathlib import Path

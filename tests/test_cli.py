@@ -171,3 +171,33 @@ def test_transcribe_command_writes_subtitles(tmp_path: Path) -> None:
 )
 def test_transcribe_bad_input_gives_one_line(tmp_path: Path, make_args, fragment: str) -> None:
     assert_one_line_error(rosetta("transcribe", *make_args(tmp_path), timeout=120), fragment)
+
+
+def test_chats_are_remembered_and_forgotten_on_request(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from tests.memory.test_memory import emoji_pictures
+
+    store = tmp_path / "memory"
+    name, picture = emoji_pictures(1)[0]
+    picture.save(tmp_path / "holiday.png")
+    result = rosetta("chat", "--memory", str(store), "--image", str(tmp_path / "holiday.png"), "--max-new-tokens", "8",
+                     "Remember this photo from my holiday in Lisbon.")
+    assert result.returncode == 0, result.stderr
+    listed = rosetta("memory", "--folder", str(store), "list")
+    assert "holiday.png" in listed.stdout and "Lisbon" in listed.stdout and "(3 of 3 shown)" in listed.stdout
+    found = rosetta("memory", "--folder", str(store), "search", f"a picture of {name}", "--modality", "image", "-k", "1")
+    image_id = found.stdout.split()[0]
+    assert "holiday.png" in found.stdout
+    stored = json.loads(rosetta("memory", "--folder", str(store), "show", image_id).stdout)["content_path"]
+    assert Image.open(stored).size == picture.size
+
+    # In a REPL: /recall finds the earlier chat; /forget drops this chat's own turns, the earlier ones stay.
+    repl = rosetta("chat", "--memory", str(store), "--max-new-tokens", "4",
+                   stdin="Hello there.\n/recall holiday in Lisbon\n/forget\n/quit\n")
+    assert repl.returncode == 0, repl.stderr
+    assert "Lisbon" in repl.stdout and "forgot 2 item(s) from this conversation" in repl.stdout
+    assert "(3 of 3 shown)" in rosetta("memory", "--folder", str(store), "list").stdout
+
+    quiet = rosetta("chat", "--memory", str(store), "--no-memory", "--max-new-tokens", "4", "Hi")
+    assert quiet.returncode == 0 and "(3 of 3 shown)" in rosetta("memory", "--folder", str(store), "list").stdout

@@ -22,7 +22,7 @@ from transformers.models.auto.modeling_auto import (
     MODEL_FOR_ZERO_SHOT_IMAGE_CLASSIFICATION_MAPPING_NAMES,
 )
 
-from agent.align.space import EmbeddingSpace
+from agent.align.space import EmbeddingSpace, weights_fingerprint
 from agent.errors import ModelLoadError
 from agent.models.checkpoint import resolve_checkpoint
 from agent.models.device import pick_device, pick_dtype
@@ -83,6 +83,7 @@ class HFDualEncoderSpace(EmbeddingSpace):
         # The position table bounds the text length; tokenizers often claim a larger model_max_length.
         self.max_length = getattr(text_config, "max_position_embeddings", None) or self.tokenizer.model_max_length
         self.name = spec
+        self.version = f"hf:{spec}:{weights_fingerprint(self.model)}"
 
     @staticmethod
     def _load_preprocessing(location: str, common: dict[str, Any]) -> tuple[Any, Any]:

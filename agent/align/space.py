@@ -28,9 +28,23 @@ class Match:
     score: float  # cosine similarity
 
 
+def weights_fingerprint(*modules: torch.nn.Module) -> str:
+    """A short digest of a model's weights: two spaces with different weights never share a version."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for module in modules:
+        tensors = list(module.state_dict().values())
+        digest.update(str(sum(t.numel() for t in tensors)).encode())
+        for tensor in tensors[:2] + tensors[-2:]:  # ends of the network: any retraining or fine-tune moves them
+            digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 class EmbeddingSpace(ABC):
     name: str
     dim: int
+    version: str  # names the weights; vectors of two versions are never compared (memory stores check it)
 
     @abstractmethod
     def _embed_pil(self, images: list[Image.Image]) -> torch.Tensor:
@@ -75,6 +89,7 @@ class RosettaSpace(EmbeddingSpace):
         self.text = SentenceEncoder(meta["text_model"], device=device)
         self.name = f"rosetta ({folder})"
         self.dim = self.vision.config.embed_dim
+        self.version = f"rosetta:{meta['text_model']}:{weights_fingerprint(self.vision, self.text.model)}"
         if self.dim != self.text.dim:
             raise ModelLoadError(f"image encoder in {folder} is {self.dim}-d but its text encoder is {self.text.dim}-d")
 

@@ -1,0 +1,79 @@
+"""How items of each modality enter the shared space.
+
+Texts and images go through the embedding space's two towers. A recording enters through its words: Whisper
+transcribes it and the transcript is embedded on the text side (the space has no audio tower), so "the voice
+memo about the meeting" finds a clip by what was said in it. Images may also be read (OCR) so their text is
+kept and shown with them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from agent.errors import MediaError
+from agent.messages import AudioBlock
+from agent.speech.transcriber import TranscribeOptions
+
+
+@dataclass(frozen=True)
+class EmbedderConfig:
+    space: str = "rosetta"  # rosetta | a trained vision folder | hf:<CLIP/SigLIP> (agent.align.space.load_space)
+    device: str = "cpu"
+    ocr: bool = True  # read the text in images and keep it with them
+    speech: TranscribeOptions = field(default_factory=TranscribeOptions)
+
+
+class MemoryEmbedder:
+    """Loads the space on first use: opening a store to list or forget costs no model load."""
+
+    def __init__(self, config: EmbedderConfig = EmbedderConfig(), space=None):
+        self.config = config
+        self._space = space
+
+    @property
+    def space(self):
+        if self._space is None:
+            from agent.align.space import load_space
+
+            self._space = load_space(self.config.space, device=self.config.device)
+        return self._space
+
+    @property
+    def version(self) -> str:
+        return self.space.version
+
+    @property
+    def dim(self) -> int:
+        return self.space.dim
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.empty((0, self.dim), np.float32)
+        return self.space.embed_texts(texts).numpy().astype(np.float32)
+
+    def embed_images(self, images: list[Image.Image]) -> np.ndarray:
+        if not images:
+            return np.empty((0, self.dim), np.float32)
+        return self.space.embed_images(images).numpy().astype(np.float32)
+
+    def transcribe(self, block: AudioBlock) -> str:
+        """The words of a recording; a clip with no speech is refused (memory finds recordings by their words)."""
+        from agent.speech.transcriber import transcribe_block
+
+        text = transcribe_block(block, self.config.speech).strip()
+        if not text:
+            raise MediaError(
+                f"no speech found in {block.source or 'the recording'}; memory finds recordings by their words, "
+                "so a silent or music-only clip cannot be stored"
+            )
+        return text
+
+    def read_text(self, image: Image.Image) -> str:
+        if not self.config.ocr:
+            return ""
+        from tools.read_text import join_lines, read_text
+
+        return join_lines(read_text(image))
