@@ -46,11 +46,14 @@ class ChatSession:
     warnings: list[str] = field(default_factory=list)  # what could not be remembered; the answer still stands
 
     def __post_init__(self) -> None:
-        self.reset()
+        self.reset(new_conversation=False)
 
-    def reset(self) -> None:
+    def reset(self, new_conversation: bool = True) -> None:
+        """Start over (the system prompt stays); what was remembered stays in memory, filed under the old id."""
         self.history = [Message.system(self.system_prompt)] if self.system_prompt else []
         self.pending = []
+        if new_conversation:
+            self.conversation = new_conversation_id()
 
     def attach(self, block: ImageBlock | AudioBlock) -> None:
         """Queue an attachment for the next message, refusing now what the model could never take.

@@ -12,10 +12,28 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from agent.memory.records import Filter, Hit, MemoryItem
+from agent.memory.records import Filter, Hit, MemoryItem, MemoryStoreError
 
 # Re-embedding: given a batch of items, their vectors in the new space (N, dim).
 EmbedBatch = Callable[[list[MemoryItem]], np.ndarray]
+
+
+def checked_query(vector: np.ndarray, dim: int) -> np.ndarray:
+    """A query vector as float32 of the store's dimension, or a one-line refusal."""
+    query = np.asarray(vector, dtype=np.float32).reshape(-1)
+    if query.shape != (dim,):
+        raise MemoryStoreError(f"the query vector has {query.shape[0]} dims; this store's space has {dim}")
+    return query
+
+
+def checked_vectors(items: Sequence[MemoryItem], vectors: np.ndarray, dim: int) -> np.ndarray:
+    """A batch's vectors as contiguous float32 (N, dim), finite, one per item; else a one-line refusal."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if vectors.shape != (len(items), dim):
+        raise MemoryStoreError(f"{len(items)} items need a ({len(items)}, {dim}) vector array, got {vectors.shape}")
+    if not np.isfinite(vectors).all():
+        raise MemoryStoreError("an embedding holds NaN or infinity; the item cannot be indexed")
+    return vectors
 
 
 class MemoryBackend(ABC):

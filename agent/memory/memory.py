@@ -31,7 +31,13 @@ from agent.media import (
 from agent.memory.backend import MemoryBackend
 from agent.memory.content import ContentStore
 from agent.memory.embedder import EmbedderConfig, MemoryEmbedder
-from agent.memory.records import Filter, Hit, MemoryItem, MemoryStoreError
+from agent.memory.records import (
+    MAX_TEXT_CHARS,
+    Filter,
+    Hit,
+    MemoryItem,
+    MemoryStoreError,
+)
 from agent.messages import AudioBlock, ImageBlock, Message
 from agent.paths import rosetta_home
 
@@ -208,6 +214,8 @@ class Memory:
         if suffix in AUDIO_SUFFIXES:
             return self.prepare_audio(path, **metadata)
         if suffix in TEXT_SUFFIXES:
+            if path.stat().st_size > 4 * MAX_TEXT_CHARS:  # 4 bytes per character at most in UTF-8
+                raise MediaError(f"{path.name} is over the {MAX_TEXT_CHARS} characters an item holds; split it into several files")
             try:
                 text = path.read_text(encoding="utf-8")
             except (UnicodeDecodeError, OSError) as error:

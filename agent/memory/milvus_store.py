@@ -14,7 +14,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from agent.memory.backend import EmbedBatch, MemoryBackend
+from agent.memory.backend import (
+    EmbedBatch,
+    MemoryBackend,
+    checked_query,
+    checked_vectors,
+)
 from agent.memory.records import (
     MAX_TAG_CHARS,
     MAX_TAGS,
@@ -53,7 +58,7 @@ def _to_entity(item: MemoryItem, vector: np.ndarray) -> dict[str, Any]:
 
 
 def _to_item(entity: dict[str, Any]) -> MemoryItem:
-    return MemoryItem(
+    return MemoryItem.trusted(
         modality=entity["modality"], text=entity["text"], source=entity["source"] or None,
         conversation=entity["conversation"] or None, tags=list(entity["tags"] or []), created_at=entity["created_at"],
         content_file=entity["content_file"] or None, extra=dict(entity["extra"] or {}), id=entity["id"],
@@ -141,9 +146,7 @@ class MilvusStore(MemoryBackend):
     # Interface ---------------------------------------------------------------------------------------
 
     def add(self, items: Sequence[MemoryItem], vectors: np.ndarray) -> None:
-        vectors = np.asarray(vectors, dtype=np.float32)
-        if vectors.shape != (len(items), self.dim) or not np.isfinite(vectors).all():
-            raise MemoryStoreError(f"{len(items)} items need finite ({len(items)}, {self.dim}) vectors, got {vectors.shape}")
+        vectors = checked_vectors(items, vectors, self.dim)
         if not items:
             return
         if self.get([item.id for item in items]):
@@ -154,9 +157,7 @@ class MilvusStore(MemoryBackend):
             raise MemoryStoreError(f"Milvus refused the batch: {error.message}") from None
 
     def search(self, vector: np.ndarray, k: int, where: Filter = Filter()) -> list[Hit]:
-        query = np.asarray(vector, dtype=np.float32).reshape(-1)
-        if query.shape != (self.dim,):
-            raise MemoryStoreError(f"the query vector has {query.shape[0]} dims; this store's space has {self.dim}")
+        query = checked_query(vector, self.dim)
         if k <= 0:
             return []
         found = self.client.search(

@@ -32,6 +32,7 @@ def test_ivf_index_finds_what_exact_search_finds(tmp_path):
     with LocalStore(tmp_path, dim=DIM, version="v", config=SMALL_INDEX) as store:
         for start in range(0, 3000, 250):
             store.add(items[start : start + 250], vectors[start : start + 250])
+        store.wait_for_index()
         assert store.ivf is not None and store.ivf.covered == 3000
         queries = clustered(50, seed=1)
         found = [{h.item.text for h in store.search(q, 10)} for q in queries]
@@ -54,6 +55,7 @@ def test_delete_leaves_no_trace_on_disk(tmp_path):
     items = [MemoryItem("text", text=secret if i == 123 else f"note {i}") for i in range(400)]
     with LocalStore(tmp_path, dim=DIM, version="v", config=SMALL_INDEX) as store:
         store.add(items, vectors)
+        store.wait_for_index()
         store.delete([items[123].id])
         assert store.ivf.index.ntotal == 399  # gone from the in-memory index too
     everything = b"".join(path.read_bytes() for path in tmp_path.rglob("*") if path.is_file())

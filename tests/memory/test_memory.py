@@ -150,3 +150,19 @@ def test_bad_input_is_refused_in_one_line_and_nothing_is_stored(memory, tmp_path
     with pytest.raises(MemoryStoreError, match="1 to 1000"):
         memory.search("anything", k=5000)
     assert memory.count() == 0
+
+
+def test_the_same_memory_runs_on_milvus_lite(tmp_path, space):
+    embedder = MemoryEmbedder(EmbedderConfig(ocr=False), space=space)
+    pictures = emoji_pictures(4)
+    with Memory.open_milvus(str(tmp_path / "milvus.db"), tmp_path / "content", embedder=embedder) as memory:
+        stored = [memory.add_image(image, tags=["emoji"]) for _, image in pictures]
+        memory.add_text("The plumber comes on Wednesday morning.")
+        hit = memory.search(f"a picture of {pictures[1][0]}", k=1, where=Filter(modalities=("image",), tags=("emoji",)))[0]
+        assert hit.item.id == stored[1].id
+        assert memory.search("when is the plumber coming", k=1)[0].item.modality == "text"
+        image_file = memory.content_path(stored[0])
+        memory.delete([stored[0].id])
+        assert not image_file.exists() and memory.count() == 4
+    with Memory.open_milvus(str(tmp_path / "milvus.db"), tmp_path / "content", embedder=embedder) as memory:
+        assert memory.count() == 4  # persisted
