@@ -99,7 +99,7 @@ def open_memory(args: argparse.Namespace, speech=None, writable: bool = True) ->
             raise RosettaError("--milvus needs --folder too: where the stored images and recordings are kept")
         return Memory.open_milvus(args.milvus, args.folder, collection=args.collection, config=config,
                                   any_version=args.action == "reembed")
-    return Memory.open(args.folder, config=config, writable=writable, check_version=args.action != "reembed")
+    return Memory.open(args.folder, config=config, writable=writable)
 
 
 def describe(item: MemoryItem, score: float | None = None) -> str:

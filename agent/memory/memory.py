@@ -64,6 +64,7 @@ class NewItem:
     image: Image.Image | None = None  # embedded on the image side
     content: bytes | None = None
     suffix: str = ""
+    vector: np.ndarray | None = None  # already embedded in this memory's space (a batch job's output, say)
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,6 @@ class Memory:
         config: MemoryConfig | None = None,
         store_config=None,
         embedder: MemoryEmbedder | None = None,
-        check_version: bool = True,
     ) -> "Memory":
         """The embedded store in ``folder`` (default: the cache's memory/); made on first write."""
         from agent.memory.local_store import LocalStore, LocalStoreConfig
@@ -119,9 +119,7 @@ class Memory:
             writable=writable,
             config=store_config or LocalStoreConfig(),
         )
-        memory = cls(backend, ContentStore(folder / "content"), embedder, config)
-        memory._version_checked = not check_version
-        return memory
+        return cls(backend, ContentStore(folder / "content"), embedder, config)
 
     @classmethod
     def open_milvus(
@@ -144,11 +142,9 @@ class Memory:
         backend = MilvusStore(
             uri, collection=collection, dim=embedder.dim, version=embedder.version, token=token, any_version=any_version
         )
-        memory = cls(backend, ContentStore(content_folder), embedder, config)
-        memory._version_checked = False
-        return memory
+        return cls(backend, ContentStore(content_folder), embedder, config)
 
-    _version_checked = False
+    _version_checked = False  # set once the embedder's version matched the store's (re-embedding makes it match)
 
     def _check_version(self) -> None:
         """Vectors from two spaces never meet: refuse to embed into a store made with another one."""
@@ -376,8 +372,12 @@ class Memory:
 
     def _embed(self, entries: list[NewItem]) -> np.ndarray:
         vectors = np.zeros((len(entries), self.embedder.dim), np.float32)
-        texts = [(i, e.text) for i, e in enumerate(entries) if e.image is None]
-        images = [(i, e.image) for i, e in enumerate(entries) if e.image is not None]
+        for i, entry in enumerate(entries):
+            if entry.vector is not None:
+                vectors[i] = entry.vector
+        pending = [(i, e) for i, e in enumerate(entries) if e.vector is None]
+        texts = [(i, e.text) for i, e in pending if e.image is None]
+        images = [(i, e.image) for i, e in pending if e.image is not None]
         if texts:
             vectors[[i for i, _ in texts]] = self.embedder.embed_texts([t for _, t in texts])
         if images:

@@ -2,6 +2,9 @@
 printing what each call acknowledged. The test SIGKILLs it at random moments.
 
     python -m tests.memory.kill_writer FOLDER SEED
+
+The contents are embedded once at start (real model), so the loop spends its time in the write path (staging
+files, vector file, SQLite, moving files, deletes): that is where the kills should land.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from PIL import Image, ImageDraw
 
 from agent.memory.embedder import EmbedderConfig
 from agent.memory.memory import Memory, MemoryConfig
+
+CONTENTS = 40
 
 
 def picture(number: int) -> Image.Image:
@@ -28,23 +33,29 @@ def main() -> None:
     folder, seed = sys.argv[1], int(sys.argv[2])
     rng = random.Random(seed)
     memory = Memory.open(folder, config=MemoryConfig(embedder=EmbedderConfig(ocr=False), batch_size=4))
-    memory.embedder.space  # load the model now: the kills should land in writes, not in a model load
+    pictures = [picture(seed * 1000 + n) for n in range(CONTENTS)]
+    notes = [f"note {seed}-{n} about {rng.choice(['cats', 'trains', 'rain'])}" for n in range(CONTENTS)]
+    picture_vectors = memory.embedder.embed_images(pictures)
+    note_vectors = memory.embedder.embed_texts(notes)
     print("ready", flush=True)
-    number = seed * 100_000
     acknowledged: list[str] = []
     while True:
         entries = []
         for _ in range(rng.randint(1, 12)):
-            number += 1
-            if rng.random() < 0.4:
-                entries.append(memory.prepare_image(picture(number), tags=["kill"], extra={"number": number}))
+            n = rng.randrange(CONTENTS)
+            if rng.random() < 0.5:
+                entry = memory.prepare_image(pictures[n], tags=["kill"])
+                entry.vector = picture_vectors[n]
             else:
-                entries.append(memory.prepare_text(f"note number {number} about {rng.choice(['cats', 'trains', 'rain'])}"))
+                entry = memory.prepare_text(notes[n])
+                entry.vector = note_vectors[n]
+            entries.append(entry)
         stored = memory.add_many(entries)
         acknowledged += [item.id for item in stored]
         print("ack", *[item.id for item in stored], flush=True)
-        if rng.random() < 0.25 and acknowledged:
+        if rng.random() < 0.3 and acknowledged:
             victim = acknowledged.pop(rng.randrange(len(acknowledged)))
+            print("deleting", victim, flush=True)  # a kill from here on may or may not have deleted it
             memory.delete([victim])
             print("del", victim, flush=True)
 

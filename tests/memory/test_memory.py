@@ -124,7 +124,7 @@ def test_a_store_from_another_space_is_refused_then_reembedded(tmp_path, space):
             memory.search("a red circle")
         with pytest.raises(EmbeddingVersionError):
             memory.add_text("more")
-    with Memory.open(tmp_path / "m", embedder=other, check_version=False) as memory:
+    with Memory.open(tmp_path / "m", embedder=other) as memory:
         assert memory.reembed() == 2
         assert memory.backend.version == other.version and memory.backend.dim == other.dim
         assert memory.search("a red circle", k=1)[0].item.text == "a red circle"
