@@ -46,8 +46,11 @@ class MemoryBackend(ABC):
         """Store items with their (N, dim) unit vectors, all or none; when this returns, they are durable."""
 
     @abstractmethod
-    def search(self, vector: np.ndarray, k: int, where: Filter = Filter()) -> list[Hit]:
-        """The k items nearest ``vector`` (cosine) that pass ``where``, best first."""
+    def search(self, vector: np.ndarray, k: int, where: Filter = Filter(), version: str | None = None) -> list[Hit]:
+        """The k items nearest ``vector`` (cosine) that pass ``where``, best first.
+
+        ``version``: the space ``vector`` comes from; refused if the store holds another by now.
+        """
 
     @abstractmethod
     def get(self, ids: Sequence[str]) -> list[MemoryItem]:

@@ -555,13 +555,15 @@ class LocalStore(MemoryBackend):
         with self._lock:
             return int(self.db.execute(f"SELECT COUNT(*) FROM items{sql}", values).fetchone()[0])
 
-    def search(self, vector: np.ndarray, k: int, where: Filter = Filter()) -> list[Hit]:
-        query = checked_query(vector, self.dim)
-        if k <= 0:
-            return []
+    def search(self, vector: np.ndarray, k: int, where: Filter = Filter(), version: str | None = None) -> list[Hit]:
         with self._lock:
             if not self.writable:
                 self.refresh()
+            if version is not None and version != self.version:  # re-embedded by the writer since this reader looked
+                raise EmbeddingVersionError(f"{self.folder} now holds {self.version!r} vectors, not {version!r}; reopen it with that space")
+            query = checked_query(vector, self.dim)
+            if k <= 0:
+                return []
             for _ in range(3):  # a re-embedding between search and join renumbers rows: search again
                 generation = self._state["generation"]
                 rows, scores = self._candidates(query, k, where)

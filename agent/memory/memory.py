@@ -301,7 +301,7 @@ class Memory:
     def search(self, query: Query, k: int = 5, where: Filter = Filter()) -> list[Hit]:
         if not 1 <= k <= MAX_RESULTS:
             raise MemoryStoreError(f"asked for {k} results; ask for 1 to {MAX_RESULTS}")
-        return self.backend.search(self.query_vector(query), k, where)
+        return self.backend.search(self.query_vector(query), k, where, version=self.embedder.version)
 
     def similar(self, item_id: str, k: int = 5, where: Filter = Filter()) -> list[Hit]:
         """Items near a stored one (itself excluded): "find images like this one"."""

@@ -156,7 +156,9 @@ class MilvusStore(MemoryBackend):
         except self._errors as error:
             raise MemoryStoreError(f"Milvus refused the batch: {error.message}") from None
 
-    def search(self, vector: np.ndarray, k: int, where: Filter = Filter()) -> list[Hit]:
+    def search(self, vector: np.ndarray, k: int, where: Filter = Filter(), version: str | None = None) -> list[Hit]:
+        if version is not None and version != self.version:
+            raise EmbeddingVersionError(f"Milvus memory {self.name!r} holds {self.version!r} vectors, not {version!r}")
         query = checked_query(vector, self.dim)
         if k <= 0:
             return []

@@ -117,7 +117,9 @@ def test_reembed_switches_space_at_once(opener, tmp_path):
         store.delete([items[0].id])
         assert store.reembed("v2", 8, lambda batch: np.stack([by_id[it.id] for it in batch]), batch_size=4) == 8
         assert (store.version, store.dim) == ("v2", 8)
-        assert store.search(new_vectors[5], 1)[0].item.id == items[5].id
+        assert store.search(new_vectors[5], 1, version="v2")[0].item.id == items[5].id
+        with pytest.raises(EmbeddingVersionError):
+            store.search(new_vectors[5], 1, version="v1")  # a query from the old space is refused
     with pytest.raises(EmbeddingVersionError):
         opener(tmp_path, version="v1")
     with opener(tmp_path, version="v2", dim=8) as store:

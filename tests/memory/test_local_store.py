@@ -117,3 +117,17 @@ def test_readers_in_other_processes_during_writes(tmp_path):
             out, err = reader.communicate(timeout=120)
             assert reader.returncode == 0, err
             assert "reader saw" in out
+
+
+def test_a_reader_refuses_old_space_queries_after_the_writer_reembeds(tmp_path):
+    from agent.memory.records import EmbeddingVersionError
+
+    vectors = clustered(5)
+    items = [MemoryItem("text", text=str(i)) for i in range(5)]
+    with LocalStore(tmp_path, dim=DIM, version="v1") as writer, LocalStore(tmp_path, writable=False) as reader:
+        writer.add(items, vectors)
+        assert reader.search(vectors[2], 1, version="v1")[0].item.text == "2"
+        writer.reembed("v2", DIM, lambda batch: np.stack([vectors[int(item.text)][::-1] for item in batch]))
+        with pytest.raises(EmbeddingVersionError, match="v2"):
+            reader.search(vectors[2], 1, version="v1")
+        assert reader.search(vectors[2][::-1], 1, version="v2")[0].item.text == "2"  # the new rows, renumbered
