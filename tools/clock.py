@@ -1,0 +1,32 @@
+"""The ``now`` tool: the current date and time, so the model never guesses what day it is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from tools.base import Tool, ToolInputError
+
+
+@dataclass
+class NowTool(Tool):
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now().astimezone())  # aware, local time
+    name: str = "now"
+    description: str = "The current date, time and weekday, here or in a time zone such as Europe/Paris."
+    parameters: dict[str, Any] = field(
+        default_factory=lambda: {
+            "type": "object",
+            "properties": {"timezone": {"type": "string", "description": "IANA time zone, e.g. Asia/Tokyo; omit for local time"}},
+        }
+    )
+
+    def run(self, timezone: str | None = None) -> str:
+        moment = self.clock()
+        if timezone is not None:
+            try:
+                moment = moment.astimezone(ZoneInfo(timezone))
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ToolInputError(f"unknown time zone {timezone!r}; use an IANA name such as Europe/Paris or UTC") from None
+        return f"{moment.strftime('%A')} {moment.isoformat(timespec='seconds')} ({moment.tzname()})"
