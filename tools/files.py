@@ -39,8 +39,10 @@ class ListFilesTool(Tool):
             inside = entry.resolve().is_relative_to(root)  # a symlink out of the root is shown, never followed
             if entry.is_dir() and inside:
                 lines.append(f"{entry.relative_to(root)}/")
-            elif inside:
+            elif inside and entry.exists():
                 lines.append(f"{entry.relative_to(root)}  ({entry.stat().st_size:,} bytes)")
+            elif inside:
+                lines.append(f"{entry.relative_to(root)}  (broken link)")
             else:
                 lines.append(f"{entry.relative_to(root)}  (link out of the folder: not readable)")
         if len(entries) > MAX_LISTED:

@@ -19,6 +19,7 @@ def root(tmp_path):
     (tmp_path / "secret.txt").write_text("the password")
     (work / "escape").symlink_to(tmp_path / "secret.txt")
     (work / "escape_dir").symlink_to(tmp_path)
+    (work / "dangling").symlink_to(work / "gone.txt")
     return work
 
 
@@ -26,6 +27,7 @@ def test_list_and_read_inside_the_root(root):
     lines = ListFilesTool(root).run().splitlines()
     assert {"notes/", "big.txt  (200,000 bytes)", "escape  (link out of the folder: not readable)"} <= set(lines)
     assert lines.index("notes/") < lines.index("big.txt  (200,000 bytes)")  # folders first
+    assert "dangling  (broken link)" in lines
     assert ListFilesTool(root).run("notes") == "notes/todo.md  (23 bytes)"
     assert ReadFileTool(root).run("notes/todo.md") == "- buy milk\n- call Anna\n"
 
@@ -44,6 +46,7 @@ def test_list_and_read_inside_the_root(root):
         (ReadFileTool, "latin1.txt", "not UTF-8"),
         (ReadFileTool, "notes", "is a folder"),
         (ReadFileTool, "missing.txt", "no file"),
+        (ReadFileTool, "dangling", "no file"),
         (ListFilesTool, "notes/todo.md", "not a folder"),
     ],
 )
