@@ -149,10 +149,13 @@ def _no_memory_error():
 def _recall(session: ChatSession, query: str, write: Callable[[str], None]) -> None:
     if session.memory is None:
         raise _no_memory_error()
+    from agent.memory.commands import (
+        describe,  # one hit line, as `rosetta memory search` prints it
+    )
+
     hits = session.memory.search(query, k=5)
     for hit in hits:
-        text = " ".join(hit.item.text.split())[:80]
-        write(f"  {hit.item.id}  {hit.score:.3f}  {hit.item.modality}  {hit.item.source or '-'}  {text}\n")
+        write(f"  {describe(hit.item, hit.score)}\n")
     if not hits:
         write("(nothing remembered matches)\n")
 

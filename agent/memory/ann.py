@@ -74,11 +74,6 @@ class IVFIndex:
     def nlist(self) -> int:
         return self.index.nlist if self.index is not None else 0
 
-    def needs_training(self, rows: int) -> bool:
-        if rows < self.config.exact_below:
-            return False
-        return self.index is None or rows >= self.trained_rows * self.config.retrain_growth
-
     def train(self, vectors: np.ndarray, live_rows: np.ndarray, progress=None) -> None:
         """A fresh index trained on a sample of the live rows, then filled with all of them."""
         rows = len(live_rows)

@@ -8,7 +8,7 @@ backend's concern; ``Memory`` keeps them.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -74,12 +74,6 @@ class MemoryBackend(ABC):
     @abstractmethod
     def reembed(self, version: str, dim: int, embed: EmbedBatch, batch_size: int = 256, progress=None) -> int:
         """Replace every vector with ``embed``'s in a new space, switching over at once; returns the item count."""
-
-    def iter_items(self, batch_size: int = 1000) -> Iterator[list[MemoryItem]]:
-        offset = 0
-        while batch := self.list(limit=batch_size, offset=offset):
-            yield batch
-            offset += len(batch)
 
     def stats(self) -> dict:
         return {"items": self.count(), "version": self.version, "dim": self.dim}

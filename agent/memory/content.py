@@ -8,7 +8,6 @@ killed process left in either folder by asking the backend which items exist, so
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -99,6 +98,3 @@ class ContentStore:
 
     def size(self) -> int:
         return sum(path.stat().st_size for path in self.root.rglob("*") if path.is_file()) if self.root.exists() else 0
-
-    def remove_all(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)

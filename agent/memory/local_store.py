@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from agent.memory.ann import IndexConfig, IVFIndex, exact_search, merge_results, top_k
+from agent.memory.ann import IndexConfig, IVFIndex, exact_search, merge_results
 from agent.memory.backend import (
     EmbedBatch,
     MemoryBackend,
@@ -295,9 +295,6 @@ class LocalStore(MemoryBackend):
             if self.ivf is not None and self._index_deletes != self._state["deletes"]:
                 self.ivf = None  # it still holds deleted vectors: rebuild rather than keep them
             self._maintain_index(force=True)
-
-    def _live_rows(self) -> np.ndarray:
-        return np.fromiter((r for (r,) in self.db.execute("SELECT row FROM items ORDER BY row")), dtype=np.int64)
 
     def _index_work(self, force: bool = False) -> str | None:
         """What the index needs now: 'train', 'extend', 'snapshot' or nothing."""
@@ -679,4 +676,4 @@ def _chunks(values: list, size: int = SQL_CHUNK):
         yield values[start : start + size]
 
 
-__all__ = ["LocalStore", "LocalStoreConfig", "top_k"]
+__all__ = ["LocalStore", "LocalStoreConfig"]

@@ -71,10 +71,6 @@ class MemoryItem:
             "content_file": self.content_file, "extra": dict(self.extra),
         }
 
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> "MemoryItem":
-        return cls(**row)
-
 
 def check_conversation(conversation: str | None) -> None:
     if conversation is not None and not CONVERSATION_ID.fullmatch(conversation):
