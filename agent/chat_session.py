@@ -10,9 +10,10 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TextIO
 
 from agent.errors import RosettaError
+from agent.events import Done, Error, TextDelta, ToolCallEvent, ToolResultEvent
 from agent.formats.openai_json import to_openai
 from agent.messages import AudioBlock, ImageBlock, Message
 from agent.models.base import ChatModel, GenerationOptions
@@ -39,21 +40,33 @@ class ChatSession:
     model: ChatModel
     system_prompt: str | None = None
     options: GenerationOptions = field(default_factory=GenerationOptions)
-    history: list[Message] = field(default_factory=list)
     pending: list[ImageBlock | AudioBlock] = field(default_factory=list)
     memory: "Memory | None" = None  # when set, every turn and attachment is remembered
     conversation: str = field(default_factory=new_conversation_id)
     warnings: list[str] = field(default_factory=list)  # what could not be remembered; the answer still stands
+    tools: Sequence[Any] | None = None  # None: the default tools; []: plain chat
+    root: str | None = None  # the folder file tools may read (None: no file tools)
+    show: Callable[[str], None] = lambda line: None  # where tool calls and results are shown as they happen
 
     def __post_init__(self) -> None:
-        self.reset(new_conversation=False)
+        from agent.planner import Agent, AgentConfig
+
+        self.agent = Agent(self.model, self.tools, memory=self.memory, root=self.root, system_prompt=self.system_prompt,
+                           config=AgentConfig(generation=self.options), conversation=self.conversation)
+
+    @property
+    def history(self) -> list[Message]:
+        return self.agent.history
 
     def reset(self, new_conversation: bool = True) -> None:
         """Start over (the system prompt stays); what was remembered stays in memory, filed under the old id."""
-        self.history = [Message.system(self.system_prompt)] if self.system_prompt else []
+        self.agent.reset()
         self.pending = []
         if new_conversation:
             self.conversation = new_conversation_id()
+            for tool in self.agent.tools.values():  # notes the model stores from now on belong to the new id
+                if hasattr(tool, "conversation"):
+                    tool.conversation = self.conversation
 
     def attach(self, block: ImageBlock | AudioBlock) -> None:
         """Queue an attachment for the next message, refusing now what the model could never take.
@@ -72,15 +85,18 @@ class ChatSession:
         if not words and not self.pending:
             raise RosettaError("nothing to send: type a message or attach a file")
         turn = Message("user", [*self.pending, *words])
-        conversation = self.history + [turn]
-        reply_stream = self.model.stream(conversation, options=self.options)
-        for delta in reply_stream:
-            write(delta)
-        reply = reply_stream.result()
-        self.history = conversation + [reply.message]
-        self.pending = []
-        self.remember([turn, reply.message])
-        return reply.text
+        for event in self.agent.stream(turn):
+            if isinstance(event, TextDelta):
+                write(event.text)
+            elif isinstance(event, (ToolCallEvent, ToolResultEvent)):
+                self.show(describe_event(event))
+            elif isinstance(event, Error):
+                raise RosettaError(event.message)
+            elif isinstance(event, Done):
+                self.pending = []
+                self.remember([turn, event.messages[-1]])
+                return event.answer
+        raise RosettaError("the agent stopped without an answer")
 
     def remember(self, messages: list[Message]) -> None:
         """Store the turns in memory; a failure there is reported, never allowed to lose the conversation."""
@@ -100,6 +116,18 @@ class ChatSession:
         except OSError as error:
             raise RosettaError(f"cannot write {str(target)!r}: {error.strerror}; pick another path") from None
         return target
+
+
+def describe_event(event: ToolCallEvent | ToolResultEvent, width: int = 160) -> str:
+    """One line for a tool call or its result, as the CLI shows them while they happen."""
+    if isinstance(event, ToolCallEvent):
+        arguments = json.dumps(event.call.arguments, ensure_ascii=False)
+        return f"[tool] {event.call.name}({arguments[1:-1]})"[:width]
+    result = event.result
+    images = sum(isinstance(block, ImageBlock) for block in result.content)
+    text = " ".join(result.text.split())
+    extra = f" (+{images} image{'s' if images > 1 else ''})" if images else ""
+    return f"[{'error' if result.is_error else 'result'}] {result.name}: {text}"[:width] + extra + f" ({event.seconds:.1f} s)"
 
 
 def run_repl(session: ChatSession, stdin: TextIO, stdout: TextIO, stderr: TextIO, interactive: bool) -> int:

@@ -6,6 +6,7 @@ Errors a user can fix print one line (``rosetta: error: ...``) and exit with sta
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Sequence
 
@@ -39,7 +40,7 @@ def _add_generation_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--system", help="system prompt (default: the model's own)")
 
 
-TRAIN_STAGES = ("vision", "projector", "lora")
+TRAIN_STAGES = ("vision", "projector", "lora", "tools")
 SPEECH_ENGINES = ("auto", "openai-whisper", "faster-whisper", "transformers")
 
 
@@ -71,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--memory", metavar="DIR", help="remember the chat in this memory folder (default: $ROSETTA_MEMORY "
                       "or $ROSETTA_HOME/memory)")
     chat.add_argument("--no-memory", action="store_true", help="do not remember this chat")
+    chat.add_argument("--no-tools", action="store_true", help="plain chat: no tools (default: the agent's tools on)")
+    chat.add_argument("--root", metavar="DIR", help="let the file tools (list_files, read_file, and files for the "
+                      "image/audio tools) read inside this folder; without it they have no file access")
     _add_model_arguments(chat)
     _add_generation_arguments(chat)
     _add_speech_arguments(chat, prefix="speech-")
@@ -87,13 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train Rosetta's vision side (checkpoints; rerun to resume)")
     train.add_argument("stage", choices=TRAIN_STAGES, help="vision: image encoder (CLIP loss); projector: LLaVA "
-                       "stage 1 (captions, LLM frozen); lora: stage 2 (instructions, LoRA on the LLM)")
+                       "stage 1 (captions, LLM frozen); lora: stage 2 (instructions, LoRA on the LLM); tools: stage 3 "
+                       "(the stage-2 adapter learns tool use)")
     train.add_argument("--out", metavar="DIR", help="run folder: checkpoints, history, curves (default: the cache)")
     train.add_argument("--steps", type=int, help="optimizer steps (default: the stage's)")
     train.add_argument("--batch-size", type=int, help="scenes per step (default: the stage's)")
     train.add_argument("--learning-rate", type=float)
     train.add_argument("--vision", metavar="DIR", help="trained image encoder folder (projector, lora; default: shipped)")
-    train.add_argument("--projector", metavar="DIR", help="trained projector folder (lora; default: shipped)")
+    train.add_argument("--projector", metavar="DIR", help="trained projector folder (lora; default: shipped); for "
+                       "tools: the folder holding the stage-2 projector and lora/ adapter to start from")
     train.add_argument("--export", metavar="DIR", help="also copy the finished weights and curves here")
     train.set_defaults(handler=run_train)
 
@@ -208,7 +214,11 @@ def run_chat(args: argparse.Namespace) -> int:
     attachments = [ImageBlock.load(path) for path in args.image] + [AudioBlock.load(path) for path in args.audio]
     model = load_model_from_args(args)
     model.speech = speech_options_from_args(args, prefix="speech_")
-    session = ChatSession(model, system_prompt=args.system or None, options=options, memory=open_chat_memory(args))
+    if args.root is not None and not os.path.isdir(args.root):
+        raise RosettaError(f"--root {args.root!r} is not a folder; give the folder the file tools may read")
+    show = lambda line: (sys.stderr.write(line + "\n"), sys.stderr.flush())  # noqa: E731 - tool calls as they happen
+    session = ChatSession(model, system_prompt=args.system or None, options=options, memory=open_chat_memory(args),
+                          tools=[] if args.no_tools else None, root=args.root, show=show)
     for block in attachments:
         session.attach(block)
     try:

@@ -8,50 +8,82 @@ a malformed call never crashes the conversation.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from agent.errors import RosettaError
-from agent.messages import MediaBlock, TextBlock, ToolCall, ToolResult
-
-_JSON_TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "array": list, "object": dict}
+from agent.messages import (
+    AudioBlock,
+    ImageBlock,
+    MediaBlock,
+    Message,
+    TextBlock,
+    ToolCall,
+    ToolResult,
+    media_in,
+)
+from agent.models.schema_check import schema_errors
 
 
 class ToolInputError(RosettaError):
     """The model called a tool with arguments that do not fit its schema."""
 
 
+@dataclass
+class ToolContext:
+    """What a tool may see of the conversation that called it: its images and recordings, numbered from 1 in
+    order of appearance (the user's attachments and other tools' results alike), so a model can say "image 2"."""
+
+    images: list[ImageBlock] = field(default_factory=list)
+    recordings: list[AudioBlock] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, messages: Sequence[Message]) -> "ToolContext":
+        images, recordings = media_in(messages)
+        return cls(images, recordings)
+
+    def image(self, number: int | None = None) -> ImageBlock:
+        """Image ``number`` (1 = first), or the latest one when None."""
+        return _numbered(self.images, number, "image", "attach one (/image PATH) or give a file path")
+
+    def recording(self, number: int | None = None) -> AudioBlock:
+        return _numbered(self.recordings, number, "recording", "attach one (/audio PATH) or give a file path")
+
+
+def _numbered(blocks: list, number: int | None, kind: str, hint: str):
+    if not blocks:
+        raise ToolInputError(f"there is no {kind} in this conversation; {hint}")
+    if number is None:
+        return blocks[-1]
+    if not 1 <= number <= len(blocks):
+        raise ToolInputError(f"there is no {kind} {number}: the conversation has {len(blocks)} (1 to {len(blocks)})")
+    return blocks[number - 1]
+
+
 class Tool(ABC):
     name: str
     description: str
     parameters: dict[str, Any]  # JSON schema of the arguments: {"type": "object", "properties": ..., "required": ...}
+    # A tool that works on the conversation's images or recordings sets this and receives ``context=`` in run().
+    uses_context: bool = False
 
     def schema(self) -> dict[str, Any]:
         """The OpenAI function-tool form, which every ChatModel accepts."""
         return {"type": "function", "function": {"name": self.name, "description": self.description, "parameters": self.parameters}}
 
     def validate(self, arguments: Any) -> dict[str, Any]:
-        if not isinstance(arguments, dict):
-            raise ToolInputError(f"{self.name} takes a JSON object of arguments, got {type(arguments).__name__}")
-        properties = self.parameters.get("properties", {})
-        unknown = sorted(set(arguments) - set(properties))
-        if unknown:
-            raise ToolInputError(f"{self.name} has no argument {unknown[0]!r}; it takes {', '.join(properties)}")
-        for required in self.parameters.get("required", []):
-            if required not in arguments:
-                raise ToolInputError(f"{self.name} needs the argument {required!r}")
-        for key, value in arguments.items():
-            spec = properties[key]
-            expected = _JSON_TYPES.get(spec.get("type", ""), object)
-            if not isinstance(value, expected) or (spec.get("type") in ("integer", "number") and isinstance(value, bool)):
-                raise ToolInputError(f"{self.name}: argument {key!r} must be a {spec.get('type')}, got {value!r}")
-            if "enum" in spec and value not in spec["enum"]:
-                raise ToolInputError(f"{self.name}: argument {key!r} must be one of {spec['enum']}, got {value!r}")
+        errors = schema_errors(self.parameters, arguments, self.name)
+        if errors:
+            raise ToolInputError(errors[0])
         return arguments
 
-    def call(self, call: ToolCall) -> ToolResult:
+    def call(self, call: ToolCall, context: ToolContext | None = None) -> ToolResult:
         try:
-            content = self.run(**self.validate(call.arguments))
+            arguments = dict(self.validate(call.arguments))  # a copy: the call stays as the model made it
+            if self.uses_context:
+                arguments["context"] = context or ToolContext()
+            content = self.run(**arguments)
         except RosettaError as error:
             return ToolResult(call.id, [TextBlock(f"error: {error}")], name=self.name, is_error=True)
         if isinstance(content, str):
@@ -72,3 +104,20 @@ def resolve_inside(root: Path, relative: str) -> Path:
     if not candidate.exists():
         raise ToolInputError(f"no file {relative!r} in the tool's folder; check the name")
     return candidate
+
+
+IMAGE_ARGUMENTS: dict[str, Any] = {
+    "image": {"type": "integer", "description": "which image of the conversation, 1 = first (default: the latest)"},
+    "path": {"type": "string", "description": "an image file in the working folder, instead of a conversation image"},
+}
+
+
+def pick_image(context: ToolContext, image: int | None, path: str | None, root: Path | None) -> ImageBlock:
+    """The image a media tool works on: a file inside ``root`` when ``path`` is given, else one of the conversation."""
+    if path is None:
+        return context.image(image)
+    if image is not None:
+        raise ToolInputError("give either image (a number) or path (a file), not both")
+    if root is None:
+        raise ToolInputError("this tool cannot read files: no working folder was given; attach the image instead")
+    return ImageBlock.load(resolve_inside(Path(root), path))

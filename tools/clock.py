@@ -14,7 +14,7 @@ from tools.base import Tool, ToolInputError
 class NowTool(Tool):
     clock: Callable[[], datetime] = field(default=lambda: datetime.now().astimezone())  # aware, local time
     name: str = "now"
-    description: str = "The current date, time and weekday, here or in a time zone such as Europe/Paris."
+    description: str = "The current date, time and weekday, here or in a given time zone (such as Europe/Paris)."
     parameters: dict[str, Any] = field(
         default_factory=lambda: {
             "type": "object",

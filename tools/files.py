@@ -20,7 +20,7 @@ MAX_READ_BYTES = 100_000
 class ListFilesTool(Tool):
     root: Path
     name: str = "list_files"
-    description: str = "List the files and folders in the working folder, or in a folder inside it."
+    description: str = "List the files and folders in the working folder or a folder inside it."
     parameters: dict[str, Any] = field(
         default_factory=lambda: {
             "type": "object",

@@ -27,8 +27,8 @@ class RememberTool(Tool):
     conversation: str | None = None
     name: str = "remember"
     description: str = (
-        "Store a note, or a file from the working folder (image, recording, text), in long-term memory so it can "
-        "be recalled later, even in another conversation."
+        "Store a note or a file in long-term memory. Files come from the working folder (image, recording, text); "
+        "what is stored can be recalled later, even in another conversation."
     )
     parameters: dict[str, Any] = field(
         default_factory=lambda: {
@@ -59,8 +59,8 @@ class RecallTool(Tool):
     memory: Memory
     name: str = "recall"
     description: str = (
-        "Search long-term memory for notes, past conversation turns, images and recordings that match a description. "
-        "Image hits come back as images."
+        "Search long-term memory for notes, past turns, images and recordings. "
+        "Give a description of what to find; image hits come back as images."
     )
     parameters: dict[str, Any] = field(
         default_factory=lambda: {

@@ -1,4 +1,4 @@
-"""The ``read_text`` tool: OCR of an image in the agent's working folder, line by line with boxes.
+"""The ``read_text`` tool: OCR of an image of the conversation or the working folder, line by line with boxes.
 
 Wraps RapidOCR (rapidocr-onnxruntime 1.4.4, Apache-2.0), which runs the PP-OCRv4 detection and recognition
 models and the PP-OCR direction classifier from PaddleOCR (Apache-2.0) on onnxruntime. The models ship
@@ -12,13 +12,13 @@ import threading
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from agent.errors import ModelLoadError
 from agent.media import ImageSource, load_image
-from tools.base import Tool, ToolInputError, resolve_inside
+from tools.base import IMAGE_ARGUMENTS, Tool, ToolContext, ToolInputError, pick_image
 
 Point = tuple[int, int]
 
@@ -88,10 +88,14 @@ def _rows(lines: list[TextLine]) -> list[list[TextLine]]:
     return [sorted(row, key=lambda line: min(x for x, _ in line.box)) for row in rows]
 
 
-def read_text(image: ImageSource, min_confidence: float = 0.5) -> list[TextLine]:
-    """The text lines in ``image`` (path, bytes, data: URL or PIL image), in reading order; [] if it has none."""
+def _check_confidence(min_confidence: float) -> None:
     if not 0.0 <= min_confidence <= 1.0:
         raise ToolInputError(f"min_confidence must be between 0 and 1, got {min_confidence!r}")
+
+
+def read_text(image: ImageSource, min_confidence: float = 0.5) -> list[TextLine]:
+    """The text lines in ``image`` (path, bytes, data: URL or PIL image), in reading order; [] if it has none."""
+    _check_confidence(min_confidence)
     bgr = _to_bgr(image)
     engine = _engine()
     with _engine_lock:
@@ -113,28 +117,33 @@ def join_lines(lines: list[TextLine]) -> str:
 
 @dataclass
 class ReadTextTool(Tool):
-    """Files are read only from inside ``root``."""
+    """Reads one of the conversation's images, or a file from inside ``root`` (None: conversation images only)."""
 
-    root: Path
+    root: Path | None = None
     name: str = "read_text"
     description: str = (
-        "Read the printed text in an image file (OCR). Returns JSON: the text in reading order, and each line "
+        "Read the printed text in a picture (OCR): one of the conversation's images by number (default: the "
+        "latest), or an image file in the working folder. Returns JSON: the text in reading order, and each line "
         "with its confidence and box (4 corner points [x, y] in pixels, clockwise from top-left)."
     )
     parameters: dict[str, Any] = field(
         default_factory=lambda: {
             "type": "object",
             "properties": {
-                "path": {"type": "string", "description": "the image file, relative to the working folder"},
+                **IMAGE_ARGUMENTS,
                 "min_confidence": {
                     "type": "number",
                     "description": "drop lines read with less confidence than this, 0 to 1 (default 0.5)",
                 },
             },
-            "required": ["path"],
         }
     )
+    uses_context: ClassVar[bool] = True
 
-    def run(self, path: str, min_confidence: float = 0.5) -> str:
-        lines = read_text(resolve_inside(Path(self.root), path), min_confidence=float(min_confidence))
+    def run(
+        self, context: ToolContext, image: int | None = None, path: str | None = None, min_confidence: float = 0.5
+    ) -> str:
+        _check_confidence(min_confidence)  # a bad argument fails before an image is loaded
+        picture = pick_image(context, image, path, self.root)
+        lines = read_text(picture.image, min_confidence=float(min_confidence))
         return json.dumps({"text": join_lines(lines), "lines": [asdict(line) for line in lines]})

@@ -1,32 +1,36 @@
-"""The ``transcribe`` tool: the agent turns a recording in its working folder into text or subtitles."""
+"""The ``transcribe`` tool: the agent turns a recording of the conversation, or an audio file in its working
+folder, into text or subtitles."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from agent.speech.transcriber import TranscribeOptions, get_transcriber
 from agent.speech.transcript import OUTPUT_FORMATS
-from tools.base import Tool, resolve_inside
+from tools.base import Tool, ToolContext, ToolInputError, resolve_inside
 
 
 @dataclass
 class TranscribeTool(Tool):
-    """Files are read only from inside ``root``; options not given by the model come from ``defaults``."""
+    """Reads one of the conversation's recordings, or a file from inside ``root`` (None: conversation recordings
+    only); options not given by the model come from ``defaults``."""
 
-    root: Path
+    root: Path | None = None
     defaults: TranscribeOptions = field(default_factory=TranscribeOptions)
     name: str = "transcribe"
     description: str = (
-        "Transcribe speech in an audio file (wav, flac, ogg/opus, mp3) to text; optionally with timestamps "
-        "or as JSON/SRT/VTT subtitles."
+        "Transcribe speech in a recording or an audio file to text: one of the conversation's recordings by number (default: the latest), or an "
+        "audio file (wav, flac, ogg/opus, mp3) in the working folder; optionally with timestamps or as "
+        "JSON/SRT/VTT subtitles."
     )
     parameters: dict[str, Any] = field(
         default_factory=lambda: {
             "type": "object",
             "properties": {
-                "path": {"type": "string", "description": "the audio file, relative to the working folder"},
+                "path": {"type": "string", "description": "an audio file in the working folder, instead of a conversation recording"},
+                "recording": {"type": "integer", "description": "which recording of the conversation, 1 = first (default: the latest)"},
                 "language": {"type": "string", "description": "spoken language code, e.g. en or fr; omit to detect"},
                 "engine": {"type": "string", "enum": ["auto", "openai-whisper", "faster-whisper", "transformers"]},
                 "model": {"type": "string", "description": "tiny.en or base"},
@@ -34,13 +38,15 @@ class TranscribeTool(Tool):
                 "timestamps": {"type": "boolean", "description": "prefix each segment with its start and end time"},
                 "format": {"type": "string", "enum": list(OUTPUT_FORMATS)},
             },
-            "required": ["path"],
         }
     )
+    uses_context: ClassVar[bool] = True
 
     def run(
         self,
-        path: str,
+        context: ToolContext,
+        recording: int | None = None,
+        path: str | None = None,
         language: str | None = None,
         engine: str | None = None,
         model: str | None = None,
@@ -48,10 +54,19 @@ class TranscribeTool(Tool):
         timestamps: bool = False,
         format: str = "text",
     ) -> str:
-        audio_file = resolve_inside(Path(self.root), path)
         chosen = {"language": language, "engine": engine, "model": model, "task": task}
         options = replace(self.defaults, **{key: value for key, value in chosen.items() if value is not None})
-        transcript = get_transcriber(options, progress=False).transcribe(audio_file)
+        if path is None:
+            # The block holds the samples already: nothing is read from disk again.
+            block = context.recording(recording)
+            audio, sample_rate = block.samples, block.sample_rate
+        elif recording is not None:
+            raise ToolInputError("give either recording (a number) or path (a file), not both")
+        elif self.root is None:
+            raise ToolInputError("this tool cannot read files: no working folder was given; attach the recording instead")
+        else:
+            audio, sample_rate = resolve_inside(Path(self.root), path), None
+        transcript = get_transcriber(options, progress=False).transcribe(audio, sample_rate)
         if format == "text" and not transcript.segments:
             return "(no speech found in the recording)"
         return transcript.render(format, timestamps=timestamps)

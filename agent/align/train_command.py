@@ -12,7 +12,7 @@ from agent.paths import rosetta_home
 
 @dataclass
 class TrainRequest:
-    stage: str  # vision | projector | lora
+    stage: str  # vision | projector | lora | tools
     out: str | None = None
     steps: int | None = None
     batch_size: int | None = None
@@ -39,6 +39,10 @@ def run_training(request: TrainRequest) -> str:
 
         train_contrastive(_override(ContrastiveConfig(), request), folder)
         products = ["vision.safetensors", "vision.json", "vision_curves.png"]
+    elif request.stage == "tools":
+        from agent.align.train_tool_use import ToolTrainConfig, train_tool_use
+
+        products = train_tool_use(_override(ToolTrainConfig(), request), folder, lora=request.projector)
     else:
         from agent.align.train_llava import LlavaTrainConfig, train_llava
 

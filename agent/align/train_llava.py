@@ -210,14 +210,14 @@ def train_llava(
 def export(core: VisionLanguageModel, config: LlavaTrainConfig, folder: Path, run: TrainingRun, vision_meta: dict) -> list[str]:
     save_projector(core.projector, folder)
     products = ["projector.safetensors", "projector.json"]
-    if config.stage == "lora":
+    if config.stage in ("lora", "tools"):
         _save_lora(core.__dict__["adapter"], folder)
         products += ["lora/adapter_model.safetensors", "lora/adapter_config.json"]
     curves = f"{config.stage}_curves.png"
     plot_history(run.history, folder / curves, label_for(config.stage))
     meta = {
         "stage": config.stage, "steps": run.step, "batch_size": config.batch_size, "seconds": round(run.elapsed),
-        "learning_rate": config.learning_rate, "lora_rank": config.lora_rank if config.stage == "lora" else None,
+        "learning_rate": config.learning_rate, "lora_rank": getattr(config, "lora_rank", None),
         "vision_trained": vision_meta.get("trained"), "data": ATTRIBUTION, **describe_machine(run.accelerator),
     }
     (folder / f"{config.stage}_run.json").write_text(json.dumps(meta, indent=1))
@@ -225,7 +225,9 @@ def export(core: VisionLanguageModel, config: LlavaTrainConfig, folder: Path, ru
 
 
 def label_for(stage: str) -> str:
-    return "LLaVA stage 1: projector (LLM frozen)" if stage == "projector" else "LLaVA stage 2: projector + LoRA"
+    labels = {"projector": "LLaVA stage 1: projector (LLM frozen)", "lora": "LLaVA stage 2: projector + LoRA",
+              "tools": "LLaVA stage 3: LoRA on tool use + image instructions"}
+    return labels[stage]
 
 
 def _save_lora(adapter: Any, folder: Path) -> None:

@@ -72,6 +72,7 @@ def prepare_embedded_model(home: Path | None = None, progress: bool = True) -> P
 def load_embedded_model(config: HFLoadConfig | None = None, progress: bool = True, vision: bool = True) -> HFChatModel:
     """The embedded model; with ``vision`` (and the trained weights present) it also sees images."""
     model = load_hf_model(str(prepare_embedded_model(progress=progress)), config, display_name=DISPLAY_NAME)
+    model.features.compact_tools = True  # the listing its tool use was trained on
     from agent.models.embedded_vision import add_vision, has_vision_weights
 
     return add_vision(model) if vision and has_vision_weights() else model

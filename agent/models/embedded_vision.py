@@ -1,8 +1,8 @@
 """The embedded default model with eyes: SmolLM2-135M-Instruct + Rosetta's trained image encoder, projector
 and LoRA adapter (agent/align/weights, trained by `rosetta train`).
 
-A conversation without images runs exactly as the text-only model would: the LoRA adapter is switched off for
-it, so teaching the model to look at pictures cannot change how it answers plain text. With images, each image
+A conversation without images or tools runs exactly as the text-only model would: the LoRA adapter is switched
+off for it, so teaching the model to look at pictures and call tools cannot change how it answers plain chat. With images, each image
 becomes 16 projected tokens spliced into the prompt's embeddings where the chat template put its marker.
 Projected tokens are cached by image content, so a picture discussed over many turns is encoded once.
 """
@@ -10,9 +10,9 @@ Projected tokens are cached by image content, so a picture discussed over many t
 from __future__ import annotations
 
 import hashlib
+import threading
 import warnings
 from collections import OrderedDict
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Generator
 
@@ -45,11 +45,14 @@ class EmbeddedVisionChatModel(HFChatModel):
                  image_cache_size: int = 64):
         super().__init__(text_model.model, text_model.tokenizer, None, name=text_model.name)
         text_model._generation_thread.shutdown(wait=False)
+        self.features = text_model.features  # keeps how the text model lists tools
         self.capabilities = Capabilities(images=True)
         device = self.model.device
         self.vision = vision.to(device).eval()
         self.projector = projector.to(device).eval()
         self.adapter = adapter  # a peft model wrapping self.model, or None (projector only)
+        self._merged = False  # whether the adapter's weights are merged into the model's (see _use_adapter)
+        self._adapter_lock = threading.RLock()
         self._image_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
         self._image_cache_size = image_cache_size
 
@@ -95,10 +98,24 @@ class EmbeddedVisionChatModel(HFChatModel):
     def _generate(
         self, messages: list[Message], tools: list[ToolSchema], options: GenerationOptions
     ) -> Generator[str, None, ChatReply]:
-        # The adapter was trained on image conversations only: plain text runs on the untouched model.
-        sees_images = bool(media_in(messages)[0])
-        with nullcontext() if sees_images or self.adapter is None else self.adapter.disable_adapter():
+        # The adapter was trained on image conversations and tool use: plain chat runs on the untouched model.
+        with self._adapter_lock:
+            self._use_adapter(bool(media_in(messages)[0]) or bool(tools))
             return (yield from super()._generate(messages, tools, options))
+
+    def _use_adapter(self, on: bool) -> None:
+        """Merge the adapter into the weights, or take it out. Merged, a token costs what it costs without an
+        adapter (measured: 30 tokens 4.6 s merged, 5.5 s as separate LoRA layers on 2 cores)."""
+        if self.adapter is None or on == self._merged:
+            return
+        if on:
+            self.adapter.merge_adapter()
+        else:
+            self.adapter.unmerge_adapter()
+        self._merged = on
+
+    def _cache_key(self) -> Any:
+        return self._merged
 
 
 def _digest(image: Image.Image) -> str:

@@ -18,19 +18,31 @@ from transformers import (
     AutoProcessor,
     AutoTokenizer,
     BitsAndBytesConfig,
+    LogitsProcessorList,
 )
-from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+from transformers.models.auto.modeling_auto import (
+    MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES,
+)
 
 from agent.errors import ModelLoadError
 from agent.messages import Message
-from agent.models.base import Capabilities, ChatModel, ChatReply, GenerationOptions, ToolSchema, Usage
+from agent.models.base import (
+    Capabilities,
+    ChatModel,
+    ChatReply,
+    GenerationOptions,
+    ToolSchema,
+    Usage,
+)
 from agent.models.checkpoint import resolve_checkpoint
 from agent.models.device import pick_device, pick_dtype
 from agent.models.load_config import QUANTIZATIONS, HFLoadConfig
+from agent.models.prefix_cache import CACHE_ARGUMENT, PrefixCache, generated_cache
 from agent.models.prompting import TemplateFeatures, render_conversation
 from agent.models.streaming import StopStringFilter
 from agent.models.token_stream import TokenQueueStreamer
 from agent.models.tool_calls import parse_tool_calls
+
 
 def is_vision_language(config: Any) -> bool:
     return config.model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES or hasattr(config, "vision_config")
@@ -96,6 +108,9 @@ class HFChatModel(ChatModel):
         # OpenMP thread team each time, competing with the previous team's spinning workers (~5% slower
         # decoding on 2 cores, measured). One thread also means one generation at a time per model.
         self._generation_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rosetta-generate")
+        # Decode tool calls under a grammar built from the tools' schemas, so every call parses (constrained.py).
+        self.constrain_tool_calls = True
+        self.prefix_cache = PrefixCache()
 
     # Prompt --------------------------------------------------------------------------------------
 
@@ -129,6 +144,7 @@ class HFChatModel(ChatModel):
             top_p=options.top_p if sampling else None,
             top_k=(options.top_k or None) if sampling else None,
             repetition_penalty=options.repetition_penalty,
+            return_dict_in_generate=True,  # the output carries the cache, which PrefixCache keeps
         )
         if config.pad_token_id is None:
             pad = self.tokenizer.pad_token_id
@@ -146,17 +162,32 @@ class HFChatModel(ChatModel):
         reply_offset = prompt_length if "input_ids" in inputs else 0
         streamer = TokenQueueStreamer(self.tokenizer)
         outcome: dict[str, Any] = {}
+        constraint = None
+        if tools and self.constrain_tool_calls:
+            from agent.models.constrained import ToolCallConstraint
+
+            constraint = ToolCallConstraint(self.tokenizer, tools, vocab_size=len(self.tokenizer))
 
         def run() -> None:
             try:
                 if options.seed is not None:
                     torch.manual_seed(options.seed)  # global, but generation is serialised on this one thread
                 # generate() stops on the stop strings itself; the filter only keeps them out of the text.
-                stop = {"stop_strings": list(options.stop), "tokenizer": self.tokenizer} if options.stop else {}
+                extra: dict[str, Any] = {"stop_strings": list(options.stop), "tokenizer": self.tokenizer} if options.stop else {}
+                if constraint is not None:
+                    extra["logits_processor"] = LogitsProcessorList([constraint])
+                # Only a prompt of plain token ids is cached: with pixel values, equal ids can stand for other images.
+                ids = inputs["input_ids"] if set(inputs) <= {"input_ids", "attention_mask"} else None
+                cached = self.prefix_cache.lookup(ids, self._cache_key()) if ids is not None else None
+                if cached is not None:
+                    extra[CACHE_ARGUMENT] = cached
                 with torch.inference_mode():
-                    outcome["ids"] = self.model.generate(
-                        **inputs, generation_config=self.generation_config(options), streamer=streamer, **stop
+                    result = self.model.generate(
+                        **inputs, generation_config=self.generation_config(options), streamer=streamer, **extra
                     )
+                outcome["ids"] = result.sequences
+                if ids is not None:
+                    self.prefix_cache.store(ids, generated_cache(result), self._cache_key())
             except BaseException as error:  # handed to the consumer thread, which re-raises it
                 outcome["error"] = error
                 streamer.end()
@@ -180,6 +211,10 @@ class HFChatModel(ChatModel):
         finish = "tool_calls" if parsed.tool_calls else ("length" if hit_limit and not stop_filter.stopped else "stop")
         message = Message.assistant(parsed.text, parsed.tool_calls)
         return ChatReply(message, finish, Usage(prompt_length, len(generated)))
+
+    def _cache_key(self) -> Any:
+        """What, besides the prompt, the model's key/value cache depends on (a subclass's adapter state)."""
+        return None
 
     def _eos_ids(self) -> set[int]:
         eos = self.model.generation_config.eos_token_id

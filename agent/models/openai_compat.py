@@ -17,7 +17,14 @@ import openai
 from agent.errors import EndpointError
 from agent.formats.openai_json import to_openai
 from agent.messages import Message, ToolCall
-from agent.models.base import Capabilities, ChatModel, ChatReply, GenerationOptions, ToolSchema, Usage
+from agent.models.base import (
+    Capabilities,
+    ChatModel,
+    ChatReply,
+    GenerationOptions,
+    ToolSchema,
+    Usage,
+)
 
 
 @dataclass

@@ -10,6 +10,7 @@ written into the system turn and calls/results written as text, in the ``<tool_c
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,9 @@ class TemplateFeatures:
     content_lists: bool  # renders {"type": "image"} / {"type": "text"} items (processor templates)
     tools: bool  # renders the `tools` variable
     tool_calls: bool  # renders assistant `tool_calls` and `tool` role messages
+    # List tools as one short line each instead of their JSON schemas: a small model's context and attention are
+    # scarce, and Rosetta's embedded model was taught tool use on this listing (agent/align/tool_use_data.py).
+    compact_tools: bool = False
 
     @classmethod
     def of(cls, template: str | None, content_lists: bool) -> "TemplateFeatures":
@@ -50,9 +54,29 @@ def tool_call_text(call: ToolCall) -> str:
     return "<tool_call>" + json.dumps({"name": call.name, "arguments": call.arguments}, ensure_ascii=False) + "</tool_call>"
 
 
-def tools_system_text(tools: list[ToolSchema]) -> str:
+def tools_system_text(tools: list[ToolSchema], compact: bool = False) -> str:
+    if compact:
+        return load_prompt("tools_compact").replace("{tools}", "\n".join(compact_tool_line(tool) for tool in tools))
     listing = "\n".join(json.dumps(tool["function"], ensure_ascii=False) for tool in tools)
     return load_prompt("tools_in_system").replace("{tools}", listing)
+
+
+def compact_tool_line(tool: ToolSchema) -> str:
+    """``name(arg: type, optional?: type, ...) - the start of its description``."""
+    function = tool["function"]
+    parameters = function.get("parameters", {})
+    required = set(parameters.get("required", []))
+    properties = parameters.get("properties", {})
+    # Every required argument and the first two optional ones; further options stay callable, unlisted.
+    optional = [name for name in properties if name not in required]
+    shown = [name for name in properties if name in required or name in optional[:2]]
+    arguments = ", ".join(f"{name}{'' if name in required else '?'}: {properties[name].get('type', 'any')}" for name in shown)
+    if len(shown) < len(properties):
+        arguments += ", ..."
+    # The description's first clause, at most 14 words: enough to tell tools apart, cheap to read.
+    words = re.split(r"[.;:]\s| \(|, e\.g\.", (function.get("description") or "").strip())[0].split()
+    summary = " ".join(words[:14]).rstrip(".,")
+    return f"{function['name']}({arguments})" + (f" - {summary}" if summary else "")
 
 
 def render_conversation(
@@ -110,7 +134,7 @@ def render_conversation(
         if features.tools:
             rendered.tools = tools
         else:
-            _prepend_system(rendered.conversation, tools_system_text(tools), features.content_lists)
+            _prepend_system(rendered.conversation, tools_system_text(tools, features.compact_tools), features.content_lists)
     return rendered
 
 

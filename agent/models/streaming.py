@@ -45,3 +45,46 @@ class StopStringFilter:
         if text:
             self._emitted.append(text)
         return text
+
+
+@dataclass
+class HiddenSpanFilter:
+    """Keeps ``open ... close`` spans (tool-call markup) out of streamed text; everything else passes through."""
+
+    open: str
+    close: str
+    _pending: str = ""
+    _inside: bool = False
+
+    def feed(self, delta: str) -> str:
+        text, shown = self._pending + delta, []
+        self._pending = ""
+        while text:
+            if self._inside:
+                end = text.find(self.close)
+                if end < 0:
+                    self._pending = _partial_tail(text, self.close)
+                    return "".join(shown)
+                text, self._inside = text[end + len(self.close) :], False
+                continue
+            start = text.find(self.open)
+            if start < 0:
+                self._pending = _partial_tail(text, self.open)
+                shown.append(text[: len(text) - len(self._pending)])
+                break
+            shown.append(text[:start])
+            text, self._inside = text[start + len(self.open) :], True
+        return "".join(shown)
+
+    def finish(self) -> str:
+        """What is held back at the end (a partial opening that never completed) is ordinary text."""
+        tail, self._pending = ("" if self._inside else self._pending), ""
+        return tail
+
+
+def _partial_tail(text: str, marker: str) -> str:
+    """The longest end of ``text`` that could be the start of ``marker``."""
+    for length in range(min(len(marker) - 1, len(text)), 0, -1):
+        if text.endswith(marker[:length]):
+            return text[-length:]
+    return ""

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from agent.messages import ToolCall
+from agent.messages import ImageBlock, ToolCall
+from tools.base import ToolContext
 from tools.read_text import ReadTextTool, TextLine, join_lines, read_text
 
 
@@ -96,7 +97,27 @@ def test_the_tool_returns_json_lines_and_text(tmp_path: Path):
     for threshold, found in [(line["confidence"], 1), (line["confidence"] + 0.0001, 0)]:
         result = tool.call(ToolCall("read_text", {"path": "sign.png", "min_confidence": threshold}))
         assert len(json.loads(result.text)["lines"]) == found, (threshold, result.text)
-    assert tool.schema()["function"]["parameters"]["required"] == ["path"]
+    assert "required" not in tool.schema()["function"]["parameters"]  # a conversation image needs no argument
+
+
+def test_the_tool_reads_the_conversations_images_by_number():
+    first = _render((400, 100), "white", [((20, 25), "HELLO WORLD", "black")])
+    second = _render((400, 100), "white", [((20, 25), "Rosetta 2026", "black")])
+    context = ToolContext(images=[ImageBlock(first), ImageBlock(second)])
+    tool = ReadTextTool()  # no folder: conversation images only
+    for arguments, expected in [({}, "Rosetta 2026"), ({"image": 1}, "HELLO WORLD"), ({"image": 2}, "Rosetta 2026")]:
+        result = tool.call(ToolCall("read_text", arguments), context)
+        assert not result.is_error, result.text
+        assert _norm(json.loads(result.text)["text"]) == _norm(expected), arguments
+    for arguments, context, message in [
+        ({"image": 3}, context, "there is no image 3: the conversation has 2 (1 to 2)"),
+        ({"image": 0}, context, "there is no image 0"),
+        ({}, ToolContext(), "there is no image in this conversation"),
+        ({}, None, "there is no image in this conversation"),
+        ({"path": "sign.png"}, context, "cannot read files"),
+    ]:
+        result = tool.call(ToolCall("read_text", arguments), context)
+        assert result.is_error and message in result.text and "\n" not in result.text, (arguments, result.text)
 
 
 def test_bad_inputs_and_hostile_paths_become_one_line_errors(tmp_path: Path):
@@ -123,7 +144,8 @@ def test_bad_inputs_and_hostile_paths_become_one_line_errors(tmp_path: Path):
         ({"path": "notes.txt", "min_confidence": 1.5}, "between 0 and 1"),
         ({"path": "notes.txt", "min_confidence": "high"}, "must be a number"),
         ({"file": "ok.png"}, "no argument 'file'"),
-        ({}, "needs the argument 'path'"),
+        ({}, "there is no image in this conversation"),
+        ({"path": "ok.png", "image": 1}, "either image"),
     ]:
         result = tool.call(ToolCall("read_text", arguments))
         assert result.is_error and message in result.text and "\n" not in result.text, (arguments, result.text)

@@ -1,0 +1,240 @@
+"""The agent: a reason/act loop over a model core and its tools.
+
+Each user turn runs: model -> (tool calls -> results ->) model -> ... -> answer. Several calls in one model turn
+run in parallel threads, each under a time limit; a failing, hanging or unknown tool becomes an error result the
+model reads, so the loop never dies of a tool. A call the model wrote but that does not parse is reported back
+and the model gets one more try. After ``max_steps`` model turns with tool calls the model answers without tools.
+Plain chat is the same loop with no tools.
+
+Images reach the tools by number (see tools.base.ToolContext). A core that cannot see gets each image as a line
+of text naming it, so it can still ask the image tools about it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
+
+from agent.errors import RosettaError
+from agent.events import (
+    Done,
+    Error,
+    Event,
+    TextDelta,
+    Thinking,
+    ToolCallEvent,
+    ToolResultEvent,
+)
+from agent.messages import ImageBlock, Message, TextBlock, ToolCall, ToolResult
+from agent.models.base import ChatModel, GenerationOptions
+from agent.models.constrained import CLOSE, OPEN
+from agent.models.streaming import HiddenSpanFilter
+from agent.models.tool_calls import parse_tool_calls
+from tools.base import Tool, ToolContext
+
+if TYPE_CHECKING:
+    from agent.memory.memory import Memory
+
+MALFORMED_HINT = f'Reply again with a valid call: {OPEN}{{"name": "<tool>", "arguments": {{...}}}}{CLOSE}, or answer without tools.'
+STEP_LIMIT_NOTE = "You have used all your tool calls for this request. Answer now with what you have found."
+
+
+@dataclass
+class AgentConfig:
+    max_steps: int = 6  # model turns that may call tools, per user message
+    tool_timeout_s: float = 120.0
+    parallel_tools: int = 4
+    malformed_retries: int = 1
+    generation: GenerationOptions = field(default_factory=GenerationOptions)
+
+
+class Agent:
+    """``Agent(model, tools, memory)``: chat with ``run``/``stream``; the history is kept between turns.
+
+    ``model``: a ChatModel or a spec string ("default", "hf:...", "openai:..."); None loads the embedded default.
+    ``tools``: Rosetta tools and/or langchain-core tools (used unchanged); None gives the default set
+    (tools/defaults.py) with file tools inside ``root`` when one is given; [] gives plain chat.
+    ``memory``: lets the default set remember and recall.
+    """
+
+    def __init__(self, model: ChatModel | str | None = None, tools: Sequence[Any] | None = None,
+                 memory: "Memory | None" = None, root: str | None = None, system_prompt: str | None = None,
+                 config: AgentConfig | None = None, conversation: str | None = None):
+        self.model = _load(model)
+        self.config = config or AgentConfig()
+        self.memory = memory
+        if tools is None:
+            from tools.defaults import default_tools
+
+            shared = self.model if self.model.capabilities.images else None  # look through the core when it sees
+            tools = default_tools(root=root, memory=memory, vision_model=shared, conversation=conversation)
+        self.tools: dict[str, Tool] = {}
+        for tool in tools:
+            adapted = _as_rosetta_tool(tool)
+            if adapted.name in self.tools:
+                raise RosettaError(f"two tools are named {adapted.name!r}; tool names must be unique")
+            self.tools[adapted.name] = adapted
+        self.system_prompt = system_prompt
+        self.history: list[Message] = [Message.system(system_prompt)] if system_prompt else []
+
+    # Public API ------------------------------------------------------------------------------------------
+
+    def run(self, text: str | None = None, images: Sequence[Any] = (), audio: Sequence[Any] = ()) -> Done:
+        """Run one user turn to the end; return its Done (raises RosettaError if the run failed)."""
+        for event in self.stream(text, images, audio):
+            if isinstance(event, Error):
+                raise RosettaError(event.message)
+            if isinstance(event, Done):
+                return event
+        raise RosettaError("the agent stopped without an answer")  # not reached: stream always ends in Done/Error
+
+    def stream(self, text: str | Message | None = None, images: Sequence[Any] = (), audio: Sequence[Any] = ()) -> Iterator[Event]:
+        """One user turn as events. The turn joins the history only when it completes."""
+        user = text if isinstance(text, Message) else Message.user(text, images=images, audio=audio)
+        if not user.content:
+            raise RosettaError("nothing to send: give text, an image or a recording")
+        # Before any work: transcribe what the core cannot hear; refuse images only when nothing here can see them.
+        if self.tools:
+            self.model.transcribe_audio([user])
+        else:
+            self.model.prepare_inputs([user])
+        turn = [user]
+        for event in self._loop(turn):
+            if isinstance(event, Done):
+                self.history += turn
+            yield event
+
+    def reset(self) -> None:
+        self.history = [Message.system(self.system_prompt)] if self.system_prompt else []
+
+    @property
+    def schemas(self) -> list[dict[str, Any]]:
+        return [tool.schema() for tool in self.tools.values()]
+
+    # The loop -----------------------------------------------------------------------------------------------
+
+    def _loop(self, turn: list[Message]) -> Iterator[Event]:
+        retries = self.config.malformed_retries
+        step = 0
+        while True:
+            step += 1
+            tools = self.schemas if step <= self.config.max_steps else []
+            notes = [Message.user(STEP_LIMIT_NOTE)] if step > self.config.max_steps and self.tools else []
+            reply = None
+            try:
+                hidden = HiddenSpanFilter(OPEN, CLOSE)
+                stream = self.model.stream(self._view(self.history + turn) + notes, tools, self.config.generation)
+                for delta in stream:
+                    shown = hidden.feed(delta)
+                    if shown:
+                        yield TextDelta(shown, step)
+                tail = hidden.finish()
+                if tail:
+                    yield TextDelta(tail, step)
+                reply = stream.result()
+            except RosettaError as error:
+                yield Error(str(error), step)
+                return
+            message = reply.message
+            broken = parse_tool_calls(message.text).errors  # a block the model opened but that did not parse
+            if broken and retries > 0 and tools:
+                retries -= 1
+                turn += [message, Message.user(f"Your tool call could not be read ({broken[0]}). {MALFORMED_HINT}")]
+                continue
+            turn.append(message)
+            if not message.tool_calls or not tools:
+                answer = message.text
+                yield Done(answer, list(turn), step, "answer" if step <= self.config.max_steps else "step_limit")
+                return
+            if message.text.strip():
+                yield Thinking(message.text.strip(), step)
+            for call in message.tool_calls:
+                yield ToolCallEvent(call, step)
+            for result, seconds in self._run_calls(message.tool_calls, ToolContext.of(self.history + turn)):
+                turn.append(Message.tool(result))
+                yield ToolResultEvent(result, step, seconds)
+
+    def _run_calls(self, calls: list[ToolCall], context: ToolContext) -> Iterator[tuple[ToolResult, float]]:
+        """Results in the order of the calls; they run at the same time, each under the time limit."""
+        with ThreadPoolExecutor(max_workers=max(1, min(len(calls), self.config.parallel_tools))) as pool:
+            futures = [pool.submit(self._run_one, call, context) for call in calls]
+            for future in futures:
+                yield future.result()
+
+    def _run_one(self, call: ToolCall, context: ToolContext) -> tuple[ToolResult, float]:
+        started = time.perf_counter()
+        tool = self.tools.get(call.name)
+        if tool is None:
+            known = ", ".join(self.tools) or "none"
+            return _error(call, f"there is no tool {call.name!r}; the tools are: {known}"), 0.0
+        outcome: dict[str, ToolResult] = {}
+
+        def work() -> None:
+            try:
+                outcome["result"] = tool.call(call, context)
+            except Exception as error:  # a tool bug must not end the conversation: the model hears of it
+                first = (str(error).splitlines() or [type(error).__name__])[0]
+                outcome["result"] = _error(call, f"{call.name} failed: {type(error).__name__}: {first}")
+
+        # A daemon thread, so a tool that never returns cannot keep the process alive; it is abandoned, not killed.
+        worker = threading.Thread(target=work, name=f"tool-{call.name}", daemon=True)
+        worker.start()
+        worker.join(self.config.tool_timeout_s)
+        seconds = time.perf_counter() - started
+        if worker.is_alive():
+            return _error(call, f"{call.name} did not finish within {self.config.tool_timeout_s:g} s; try a smaller request"), seconds
+        return outcome["result"], seconds
+
+    def _view(self, messages: list[Message]) -> list[Message]:
+        """The conversation as this core can take it: images as named lines for a core that cannot see them."""
+        if self.model.capabilities.images:
+            return messages
+        view, number = [], 0
+        for message in messages:
+            result = message.tool_result
+            blocks = list(result.content) if result is not None else list(message.content)
+            if not any(isinstance(block, ImageBlock) for block in blocks):
+                view.append(message)
+                continue
+            replaced = []
+            for block in blocks:
+                if isinstance(block, ImageBlock):
+                    number += 1
+                    replaced.append(TextBlock(f"[image {number}{': ' + block.source if block.source else ''}]\n"))
+                else:
+                    replaced.append(block)
+            if result is not None:
+                view.append(Message.tool(ToolResult(result.call_id, replaced, result.name, result.is_error)))
+            else:
+                view.append(Message(message.role, replaced))
+        return view
+
+
+def _error(call: ToolCall, text: str) -> ToolResult:
+    return ToolResult(call.id, [TextBlock(f"error: {text}")], name=call.name, is_error=True)
+
+
+def _load(model: ChatModel | str | None) -> ChatModel:
+    if isinstance(model, ChatModel):
+        return model
+    from agent.models.registry import load_model
+
+    return load_model(model or "default", progress=False)
+
+
+def _as_rosetta_tool(tool: Any) -> Tool:
+    if isinstance(tool, Tool):
+        return tool
+    try:
+        from langchain_core.tools import BaseTool
+    except ImportError:  # pragma: no cover - langchain-core is a dependency
+        BaseTool = ()  # type: ignore[assignment]
+    if isinstance(tool, BaseTool):
+        from tools.langchain import from_langchain
+
+        return from_langchain(tool)
+    raise RosettaError(f"{tool!r} is not a tool; pass Rosetta tools (tools.base.Tool) or langchain-core tools")
+

@@ -1,0 +1,55 @@
+"""Tool use of the embedded default model on the held-out set: selection, arguments, validity, use of the
+observation, per tool. Writes docs/tool_use_eval.json (with every reply) and prints the table.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/eval_tool_use.py [--limit N] [--unconstrained]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit", type=int, help="only the first N requests")
+    parser.add_argument("--schemas", help="tool schemas JSON (default: the default tools' own)")
+    parser.add_argument("--unconstrained", action="store_true", help="decode tool calls without the grammar")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "tool_use_eval.json"))
+    args = parser.parse_args()
+
+    from agent.align.scenes import SceneConfig, generate_scene, render_scene, scene_seed
+    from agent.align.emoji_data import load_concepts
+    from agent.align.tool_use_eval import evaluate_tool_use, load_rows
+    from agent.messages import ImageBlock
+    from agent.models.embedded import load_embedded_model
+
+    if args.schemas:
+        tools = json.loads(Path(args.schemas).read_text())
+    else:
+        from tools.defaults import tool_schemas
+
+        tools = tool_schemas()
+    concepts = load_concepts()
+    image = ImageBlock(render_scene(generate_scene(scene_seed("test", 7), concepts, SceneConfig(), "test"), concepts))
+    model = load_embedded_model(progress=False)
+    model.constrain_tool_calls = not args.unconstrained
+    rows = load_rows()[: args.limit]
+    report = evaluate_tool_use(model, tools, rows, image)
+    summary = report.summary()
+    print(f"{'tool':16} {'n':>4} {'select':>7} {'args':>6} {'valid':>6} {'answer':>7}")
+    for name, rates in [*summary["per_tool"].items(), ("OVERALL", summary["overall"])]:
+        cells = [rates[key] for key in ("selection", "arguments", "valid", "uses_observation")]
+        print(f"{name:16} {rates['requests']:>4} " + " ".join(f"{'-' if v is None else f'{v:.1%}':>7}" for v in cells))
+    Path(args.out).write_text(json.dumps({"summary": summary, "constrained": not args.unconstrained,
+                                          "rows": [asdict(row) for row in report.rows]}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
