@@ -2,9 +2,11 @@
 
 The public surface most users need:
 
-    from agent import Message, load_model
+    from agent import Agent, Message, load_model
     model = load_model()                       # the embedded default, works offline
     reply = model.chat([Message.user("Hi!", images=["cat.png"])])
+    agent = Agent(model)                       # the same core with the default tools
+    print(agent.run("What is 12 times 7?").answer)
 
 Model classes load lazily (PEP 562), so importing ``agent`` for messages or media does not import torch.
 """
@@ -20,10 +22,15 @@ from agent.messages import AudioBlock, ImageBlock, Message, TextBlock, ToolCall,
 # Resolved through agent.models, whose own lazy table says which module holds each name.
 _FROM_MODELS = ("ChatModel", "ChatReply", "GenerationOptions", "HFLoadConfig", "load_model")
 
-__all__ = ["AudioBlock", "ImageBlock", "Message", "RosettaError", "TextBlock", "ToolCall", "ToolResult", *_FROM_MODELS]
+_FROM_PLANNER = ("Agent", "AgentConfig")
+
+__all__ = ["AudioBlock", "ImageBlock", "Message", "RosettaError", "TextBlock", "ToolCall", "ToolResult", *_FROM_MODELS,
+           *_FROM_PLANNER]
 
 
 def __getattr__(name: str) -> Any:
     if name in _FROM_MODELS:
         return getattr(import_module("agent.models"), name)
+    if name in _FROM_PLANNER:
+        return getattr(import_module("agent.planner"), name)
     raise AttributeError(f"module 'agent' has no attribute {name!r}")

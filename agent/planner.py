@@ -82,7 +82,7 @@ class Agent:
 
     # Public API ------------------------------------------------------------------------------------------
 
-    def run(self, text: str | None = None, images: Sequence[Any] = (), audio: Sequence[Any] = ()) -> Done:
+    def run(self, text: str | Message | None = None, images: Sequence[Any] = (), audio: Sequence[Any] = ()) -> Done:
         """Run one user turn to the end; return its Done (raises RosettaError if the run failed)."""
         for event in self.stream(text, images, audio):
             if isinstance(event, Error):

@@ -27,9 +27,16 @@ def assert_one_line_error(result: subprocess.CompletedProcess, fragment: str) ->
 
 
 def test_one_shot_question_on_the_embedded_model() -> None:
-    result = rosetta("chat", "What is the capital of France? Answer in one word.", "--max-new-tokens", "20")
+    result = rosetta("chat", "--no-tools", "What is the capital of France? Answer in one word.", "--max-new-tokens", "20")
     assert result.returncode == 0, result.stderr
-    assert "Paris" in result.stdout
+    assert "Paris" in result.stdout and "[tool]" not in result.stderr
+
+
+def test_the_agent_calls_a_tool_and_shows_the_call(tmp_path: Path) -> None:
+    result = rosetta("chat", "--memory", str(tmp_path / "memory"), "What is 23 times 17?", "--max-new-tokens", "48")
+    assert result.returncode == 0, result.stderr
+    assert '[tool] calculator("expression": "23 * 17")' in result.stderr and "[result] calculator: 23 * 17 = 391" in result.stderr
+    assert "391" in result.stdout and "tool_call" not in result.stdout
 
 
 def test_repl_with_commands_and_piped_input(tmp_path: Path, picture_path: Path, embedded_model) -> None:
@@ -51,7 +58,7 @@ def test_repl_with_commands_and_piped_input(tmp_path: Path, picture_path: Path, 
             "never read",
         ]
     )
-    result = rosetta("chat", "--max-new-tokens", "24", "--system", "Be kind.", stdin=script + "\n")
+    result = rosetta("chat", "--no-tools", "--max-new-tokens", "24", "--system", "Be kind.", stdin=script + "\n")
     assert result.returncode == 0, result.stderr
     assert "/image PATH" in result.stdout  # the help text
     assert "not an image" in result.stderr and "needs a path" in result.stderr and "unknown command" in result.stderr
@@ -70,7 +77,7 @@ def test_repl_with_commands_and_piped_input(tmp_path: Path, picture_path: Path, 
 
 
 def test_repl_ends_cleanly_at_end_of_input() -> None:
-    result = rosetta("chat", "--max-new-tokens", "8", stdin="Hello!\n")
+    result = rosetta("chat", "--no-tools", "--max-new-tokens", "8", stdin="Hello!\n")
     assert result.returncode == 0 and result.stdout.strip()
 
 
@@ -122,6 +129,7 @@ def _huge_png(tmp: Path) -> str:
         (lambda tmp: ["--model", "openai:http://127.0.0.1:9/v1", "--model-name", "x"], "cannot reach the endpoint"),
         (lambda tmp: ["--model", "openai:http://127.0.0.1:9/v1"], "cannot reach the endpoint"),
         (lambda tmp: ["--temperature", "-1"], "temperature"),
+        (lambda tmp: ["--root", str(tmp / "no-such-folder")], "is not a folder"),
     ],
 )
 def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path: Path, make_args, fragment: str) -> None:
@@ -135,7 +143,7 @@ def test_a_spoken_question_is_transcribed_and_answered(tmp_path: Path) -> None:
     samples, rate = speak("What is the capital of France? Answer in one word.")
     question = tmp_path / "question.flac"
     soundfile.write(question, samples, rate)
-    result = rosetta("chat", "--audio", str(question), "--speech-model", "tiny.en", "--max-new-tokens", "20")
+    result = rosetta("chat", "--no-tools", "--audio", str(question), "--speech-model", "tiny.en", "--max-new-tokens", "20")
     assert result.returncode == 0, result.stderr
     assert "Paris" in result.stdout
 
@@ -181,7 +189,7 @@ def test_chats_are_remembered_and_forgotten_on_request(tmp_path: Path) -> None:
     store = tmp_path / "memory"
     name, picture = emoji_pictures(1)[0]
     picture.save(tmp_path / "holiday.png")
-    result = rosetta("chat", "--memory", str(store), "--image", str(tmp_path / "holiday.png"), "--max-new-tokens", "8",
+    result = rosetta("chat", "--no-tools", "--memory", str(store), "--image", str(tmp_path / "holiday.png"), "--max-new-tokens", "8",
                      "Remember this photo from my holiday in Lisbon.")
     assert result.returncode == 0, result.stderr
     listed = rosetta("memory", "--folder", str(store), "list")
@@ -193,7 +201,7 @@ def test_chats_are_remembered_and_forgotten_on_request(tmp_path: Path) -> None:
     assert Image.open(stored).size == picture.size
 
     # In a REPL: /recall finds the earlier chat; /forget drops this chat's own turns, the earlier ones stay.
-    repl = rosetta("chat", "--memory", str(store), "--max-new-tokens", "4",
+    repl = rosetta("chat", "--no-tools", "--memory", str(store), "--max-new-tokens", "4",
                    stdin="Hello there.\n/recall holiday in Lisbon\n/forget\n/quit\n")
     assert repl.returncode == 0, repl.stderr
     assert "Lisbon" in repl.stdout and "forgot 2 item(s) from this conversation" in repl.stdout

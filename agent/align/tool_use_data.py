@@ -28,7 +28,14 @@ from agent.align.scenes import (
     render_scene,
     scene_seed,
 )
-from agent.align.tool_use_words import CITIES, NOUNS, SMALL_TALK, fact, picture_question
+from agent.align.tool_use_words import (
+    CITIES,
+    NOUNS,
+    SMALL_TALK,
+    fact,
+    general_request,
+    picture_question,
+)
 from agent.messages import (
     AudioBlock,
     ImageBlock,
@@ -338,13 +345,25 @@ def conversation(turn: Turn, image: ImageBlock | AudioBlock | None, call_id: str
     return [user, Message.assistant("", [call]), Message.tool(result), Message.assistant(turn.answer)]
 
 
+def general_requests(count: int = 5000) -> list[str]:
+    """Every distinct no-tool request the samples can hold (their answers are distilled once per run)."""
+    rng = random.Random(0)
+    return sorted({general_request(rng) for _ in range(count)})
+
+
 def tool_sample(seed: int, concepts: Sequence, scene_config: SceneConfig = SceneConfig(),
-                small_talk_share: float = 0.08) -> ToolSample:
-    """One training conversation, fully determined by ``seed``. Tools are drawn evenly, image tools with a scene."""
+                small_talk_share: float = 0.06, general_answers: dict[str, str | None] | None = None,
+                general_share: float = 0.14) -> ToolSample:
+    """One training conversation, fully determined by ``seed``. Tools are drawn evenly, image tools with a scene;
+    with ``general_answers`` (request -> the base model's answer), some requests need no tool at all."""
     rng = random.Random(seed)
     if rng.random() < small_talk_share:
         turn = small_talk_turn(rng)
         return ToolSample(conversation(turn, None, "call_0"), None)
+    if general_answers and rng.random() < general_share:
+        answered = sorted(request for request, answer in general_answers.items() if answer)
+        request = rng.choice(answered)
+        return ToolSample(conversation(Turn(request, None, {}, answer=general_answers[request] or ""), None, "call_0"), None)
     kinds = list(TEXT_TURNS) + list(IMAGE_TURNS)
     while True:
         kind = rng.choice(kinds)

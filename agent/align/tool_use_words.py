@@ -105,3 +105,32 @@ SMALL_TALK = (
     ("That's all for now", "Alright, talk to you later!"), ("nice", "Glad you like it!"),
     ("Tell me a joke", "Why did the computer go to the doctor? It had a virus."),
 )
+
+
+# Requests no tool serves: the model should answer them itself, as it would without tools. Their answers in the
+# training data are the base model's own (agent/align/distill.py), so learning tool use leaves these unchanged.
+SUBJECTS = (
+    "photosynthesis", "black holes", "the French Revolution", "gravity", "the water cycle", "volcanoes", "democracy",
+    "the internet", "vaccines", "climate change", "the Roman Empire", "electricity", "DNA", "the moon", "rainbows",
+    "inflation", "machine learning", "the Renaissance", "honey bees", "earthquakes", "the heart", "jazz", "chess",
+    "the Great Wall of China", "dinosaurs", "recycling", "sleep", "coffee", "the ocean", "Shakespeare", "yoga",
+    "the stock market", "bread", "friendship", "the solar system", "penguins", "music", "the Olympics", "tea", "forests",
+)
+TOPICS_TO_WRITE = ("the sea", "autumn", "a lost cat", "friendship", "the city at night", "a rainy day", "coffee", "the moon",
+                   "a robot", "spring", "mountains", "a birthday", "the first snow", "a train journey", "the stars")
+
+
+def general_request(rng: random.Random) -> str:
+    subject, topic = rng.choice(SUBJECTS), rng.choice(TOPICS_TO_WRITE)
+    return rng.choice((
+        f"What is {subject}?", f"Explain {subject} in simple terms.", f"Tell me a fact about {subject}.",
+        f"Why is {subject} important?", f"Give me three facts about {subject}.", f"Can you describe {subject}?",
+        f"Write a short poem about {topic}.", f"Write a haiku about {topic}.", f"Tell me a short story about {topic}.",
+        f"Give me a title for a blog post about {subject}.", f"What are the benefits of {subject}?",
+        f"How would you explain {subject} to a child?", "What is the capital of France?", "Who wrote Hamlet?",
+        "How many days are in a leap year?", "What is the largest planet?", "Give me tips to sleep better.",
+        "How do I make a cup of tea?", "What should I cook for dinner?", "Suggest a name for my dog.",
+        "How can I be more productive?", "What is a good way to learn a language?", f"Summarize what you know about {subject}.",
+        "Tell me a joke about cats.", "What is the boiling point of water?", "Who painted the Mona Lisa?",
+        "Recommend a good book.", "How do airplanes fly?", "What is the meaning of life?", f"Is {subject} interesting?",
+    ))

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import torch
 from accelerate import Accelerator
 
+from agent.align.distill import cached_answers
 from agent.align.emoji_data import load_concepts
 from agent.align.instructions import instruction_sample
 from agent.align.llava import (
@@ -27,7 +28,7 @@ from agent.align.llava import (
     split_on_markers,
 )
 from agent.align.scenes import SceneConfig, generate_scene, render_scene, scene_seed
-from agent.align.tool_use_data import tool_sample
+from agent.align.tool_use_data import general_requests, tool_sample
 from agent.align.train_llava import IGNORE, VisionLanguageModel, export
 from agent.align.training import TrainingRun, cosine_with_warmup, shard
 from agent.align.vision import preprocess
@@ -44,6 +45,7 @@ class ToolTrainConfig:
     learning_rate: float = 2e-4
     warmup_steps: int = 10
     save_every: int = 10
+    general_answers: bool = True  # teach answering without tools from the base model's own answers (distill.py)
     sample_offset: int = 0  # tool-sample seeds start here (the evaluation set is separate text, not seeds)
     scenes: SceneConfig = field(default_factory=SceneConfig)
     stage: str = "tools"  # for the shared export: the adapter is saved as stage "lora" is
@@ -131,12 +133,12 @@ class ConversationModel(VisionLanguageModel):
 
 
 def batch_for_step(step: int, config: ToolTrainConfig, concepts, tools: list[ToolSchema], rank: int = 0,
-                   world: int = 1) -> list[tuple[list[Message], list[ToolSchema]]]:
+                   world: int = 1, general_answers: dict | None = None) -> list[tuple[list[Message], list[ToolSchema]]]:
     batch = []
     for index in shard(step, config.batch_size, rank, world):
         rng = random.Random(index * 7919 + 3)
         if rng.random() < config.tool_share:
-            sample = tool_sample(config.sample_offset + index, concepts, config.scenes)
+            sample = tool_sample(config.sample_offset + index, concepts, config.scenes, general_answers=general_answers)
             batch.append((sample.messages, tools_for(rng, tools, sample)))
         else:
             scene = generate_scene(scene_seed("train", 40_000_000 + index), concepts, config.scenes, "train")
@@ -195,9 +197,14 @@ def train_tool_use(config: ToolTrainConfig, folder: Path, lora: str | None = Non
     run = TrainingRun(folder, accelerator, config.steps, config.save_every,
                       trainable={"model": model, "optimizer": optimizer, "scheduler": scheduler})
     run.resume()
+    general_answers = None
+    if config.general_answers:
+        with core.__dict__["adapter"].disable_adapter():  # the base model's own answers, adapter off
+            general_answers = cached_answers(folder / "general_answers.json", core.llm, core.tokenizer, general_requests())
     with run.progress("LLaVA stage 3: LoRA on tool use") as bar:
         while run.step < config.steps:
-            batch = batch_for_step(run.step, config, concepts, tools, accelerator.process_index, accelerator.num_processes)
+            batch = batch_for_step(run.step, config, concepts, tools, accelerator.process_index, accelerator.num_processes,
+                                   general_answers)
             model.train()
             loss = model(batch)
             optimizer.zero_grad(set_to_none=True)

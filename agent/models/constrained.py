@@ -74,6 +74,7 @@ class ToolCallConstraint(LogitsProcessor):
     _seen: int = 0
     _tail: list[int] = field(default_factory=list)
     calls_constrained: int = 0
+    start_inside: bool = False  # the prompt already ends with <tool_call>: a call is required, constrain at once
 
     def __post_init__(self) -> None:
         try:
@@ -83,6 +84,8 @@ class ToolCallConstraint(LogitsProcessor):
         self._matcher = LLMatcher(_ll_tokenizer(self.tokenizer), call_grammar(self.tools), log_level=0)
         if self._matcher.is_error():
             raise RosettaError(f"cannot build a grammar from these tool schemas: {self._matcher.get_error()}")
+        if self.start_inside:
+            self._active, self.calls_constrained = True, 1
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if input_ids.shape[0] != 1:

@@ -1,6 +1,6 @@
 import pytest
 
-from agent.models.streaming import StopStringFilter
+from agent.models.streaming import HiddenSpanFilter, StopStringFilter
 
 
 def stream(pieces: list[str], stop: tuple[str, ...]) -> tuple[str, bool]:
@@ -23,3 +23,18 @@ def stream(pieces: list[str], stop: tuple[str, ...]) -> tuple[str, bool]:
 )
 def test_stop_strings_never_reach_the_user(pieces, stop, expected, stopped) -> None:
     assert stream(pieces, stop) == (expected, stopped)
+
+
+@pytest.mark.parametrize(
+    "pieces, expected",
+    [
+        (["Let me", " check. <to", 'ol_call>{"a":', "1}</tool", "_call> ok"], "Let me check.  ok"),
+        (["no markup at all"], "no markup at all"),
+        (["a <b and <tool_c"], "a <b and <tool_c"),  # a partial opening that never completes is text
+        (["<tool_call>{}</tool_call><tool_call>{}</tool_call>"], ""),
+        (["x <tool_call>{never closed"], "x "),
+    ],
+)
+def test_tool_call_markup_is_hidden_from_the_stream(pieces, expected) -> None:
+    hidden = HiddenSpanFilter("<tool_call>", "</tool_call>")
+    assert "".join(hidden.feed(piece) for piece in pieces) + hidden.finish() == expected

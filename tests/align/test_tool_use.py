@@ -1,0 +1,95 @@
+"""Stage 3 (tool use): the training conversations, how they are cut into targets, a real training step that
+resumes, the held-out evaluation's scoring rules, and the listing the shipped adapter was trained on."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from transformers import AutoTokenizer
+
+from agent.align.llava import SHIPPED_WEIGHTS
+from agent.align.tool_use_data import tool_sample
+from agent.align.tool_use_eval import EVAL_SET, argument_ok, load_rows
+from agent.align.train_tool_use import ToolTrainConfig, conversation_segments, train_tool_use
+from agent.messages import AudioBlock, ImageBlock
+from agent.models.embedded import prepare_embedded_model
+from agent.models.prompting import TemplateFeatures, compact_tool_line
+from agent.models.schema_check import schema_errors
+from tools.defaults import DEFAULT_TOOL_NAMES, tool_schemas
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return AutoTokenizer.from_pretrained(prepare_embedded_model(progress=False))
+
+
+def test_samples_are_deterministic_cover_every_tool_and_their_calls_fit_the_schemas(concepts):
+    schemas = {tool["function"]["name"]: tool["function"]["parameters"] for tool in tool_schemas()}
+    tools = Counter()
+    for seed in range(240):
+        sample = tool_sample(seed, concepts)
+        tools[sample.tool] += 1
+        for message in sample.messages:
+            for call in message.tool_calls:
+                assert not schema_errors(schemas[call.name], call.arguments), (seed, call)
+        attachments = [b for b in sample.messages[0].content if isinstance(b, (ImageBlock, AudioBlock))]
+        if sample.tool in ("describe_image", "ask_image", "locate", "read_text"):
+            # an attached picture, or a file named in the request and passed as the path argument
+            assert attachments or "path" in sample.messages[1].tool_calls[0].arguments
+    assert set(tools) == set(DEFAULT_TOOL_NAMES) | {None}
+    assert min(tools.values()) >= 8
+    first = tool_sample(7, concepts)
+    again = tool_sample(7, concepts)
+    assert [m.text for m in first.messages] == [m.text for m in again.messages]
+
+
+def test_every_assistant_turn_and_only_those_are_targets(concepts, tokenizer):
+    features = TemplateFeatures.of(tokenizer.chat_template, content_lists=False)
+    features.compact_tools = True
+    sample = next(s for s in (tool_sample(seed, concepts) for seed in range(50)) if s.tool == "calculator")
+    segments, images = conversation_segments(sample.messages, tool_schemas(), tokenizer, features)
+    targets = [segment.text for segment in segments if segment.target]
+    call = sample.messages[1].tool_calls[0]
+    assert len(targets) == 2 and targets[0].startswith('<tool_call>{"name": "calculator"') and targets[0].endswith("<|im_end|>\n")
+    assert targets[1].startswith(sample.messages[-1].text)
+    context = "".join(segment.text for segment in segments if not segment.target)
+    assert "calculator(expression: string)" in context and call.arguments["expression"] in sample.messages[0].text
+    assert images == []
+
+
+@pytest.mark.slow
+def test_a_training_step_runs_saves_and_resumes(tmp_path: Path):
+    config = ToolTrainConfig(steps=1, batch_size=2, save_every=1)
+    products = train_tool_use(config, tmp_path / "run")
+    assert "lora/adapter_model.safetensors" in products and (tmp_path / "run" / "tools_curves.png").is_file()
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert history["step"] == 1 and history["history"][0]["loss"] > 0
+    config.steps = 2  # the same folder again: resumes at step 1, trains one more
+    train_tool_use(config, tmp_path / "run")
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [row["step"] for row in history["history"]] == [0, 1]
+
+
+def test_the_default_tools_are_listed_as_the_shipped_adapter_learned_them():
+    """Changing a default tool's name, arguments or the start of its description changes what the embedded model
+    reads; it was trained on this listing, so such a change needs `rosetta train tools` and new weights."""
+    trained = json.loads((SHIPPED_WEIGHTS / "tools_schemas.json").read_text())
+    assert [compact_tool_line(tool) for tool in tool_schemas()] == [compact_tool_line(tool) for tool in trained]
+
+
+def test_evaluation_set_is_held_out_and_well_formed():
+    rows = load_rows(EVAL_SET)
+    assert len(rows) >= 300 and len({row["id"] for row in rows}) == len(rows)
+    assert {row["tool"] for row in rows} == set(DEFAULT_TOOL_NAMES) | {None}
+
+
+def test_argument_checks():
+    assert argument_ok("expression", {"kind": "value"}, "15/100*80", {"expression": "0.15 * 80"})
+    assert not argument_ok("expression", {"kind": "value"}, "15/100*80", {"expression": "15 * 80"})
+    assert argument_ok("timezone", {"kind": "exact"}, "Asia/Tokyo", {"timezone": " Asia/Tokyo"})
+    assert not argument_ok("timezone", {"kind": "exact"}, "Asia/Tokyo", {})
+    assert argument_ok("object", {"kind": "keywords", "words": ["red", "car"]}, "red car", {"object": "the Red Car"})
+    assert not argument_ok("object", {"kind": "keywords", "words": ["red", "car"]}, "red car", {"object": "car"})

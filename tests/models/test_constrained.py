@@ -1,0 +1,86 @@
+"""Constrained tool-call decoding: the grammar, the trigger, and the real embedded model sampling at a high
+temperature (to push it off its habits) never producing a call that fails to parse or to fit its schema."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from transformers import LogitsProcessorList
+
+from agent.messages import Message
+from agent.models.base import GenerationOptions
+from agent.models.constrained import OPEN, ToolCallConstraint, call_schema
+from agent.models.schema_check import schema_errors
+from agent.models.tool_calls import parse_tool_calls
+from tools.defaults import tool_schemas
+
+CALCULATOR = {"type": "function", "function": {"name": "calculator", "description": "math", "parameters": {
+    "type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]}}}
+
+
+def test_call_schema_allows_exactly_the_tools_and_their_arguments():
+    schema = call_schema([CALCULATOR])
+    (option,) = schema["anyOf"]
+    assert option["properties"]["name"] == {"const": "calculator"}
+    assert option["properties"]["arguments"]["additionalProperties"] is False
+    assert schema["x-guidance"]["item_separator"] == ", "
+
+
+def test_the_constraint_only_masks_inside_a_call(embedded_model):
+    tokenizer = embedded_model.tokenizer
+    constraint = ToolCallConstraint(tokenizer, [CALCULATOR], vocab_size=len(tokenizer))
+    scores = torch.zeros(1, embedded_model.model.config.vocab_size)
+    prompt = tokenizer("hello", return_tensors="pt").input_ids
+    assert torch.isfinite(constraint(prompt, scores.clone())).all()  # free text: nothing masked
+    opened = torch.cat([prompt, tokenizer("Sure " + OPEN, add_special_tokens=False, return_tensors="pt").input_ids], 1)
+    masked = constraint(opened, scores.clone())
+    allowed = torch.isfinite(masked[0]).nonzero().flatten().tolist()
+    assert 0 < len(allowed) < 10 and all(tokenizer.decode([t]).startswith("{") for t in allowed)
+
+
+@pytest.mark.slow
+def test_sampled_calls_from_the_embedded_model_always_parse_and_fit(embedded_model):
+    """100 requests, sampled at temperature 1.0: every call the model opens is a valid call of a real tool."""
+    from agent.align.tool_use_data import TEXT_TURNS
+    import random
+
+    tools = tool_schemas()
+    by_name = {tool["function"]["name"]: tool["function"]["parameters"] for tool in tools}
+    rng = random.Random(5)
+    requests = [TEXT_TURNS[rng.choice(sorted(TEXT_TURNS))](rng).request for _ in range(100)]
+    calls = truncated = 0
+    for number, request in enumerate(requests):
+        options = GenerationOptions(max_new_tokens=72, temperature=1.0, seed=number)
+        reply = embedded_model.chat([Message.user(request)], tools=tools, options=options)
+        if OPEN in reply.text and reply.usage.completion_tokens >= options.max_new_tokens:
+            truncated += 1  # cut off by the token budget mid-call: the agent loop reports it and retries
+            continue
+        assert parse_tool_calls(reply.text).errors == [], f"{request!r} -> {reply.text!r}"
+        for call in reply.tool_calls:
+            calls += 1
+            assert call.name in by_name and not schema_errors(by_name[call.name], call.arguments), (request, call)
+    assert calls >= 70, f"only {calls} calls in 100 requests"
+    assert truncated <= 5
+
+
+def test_the_grammar_holds_when_the_model_is_forced_into_a_call(embedded_model):
+    """Starting right after the opening tag, greedy or sampled, the model writes a complete valid call."""
+    tokenizer = embedded_model.tokenizer
+    tools = tool_schemas()
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Tell me a story about a dragon."}],
+                                           add_generation_prompt=True, tokenize=False) + OPEN
+    ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt").input_ids
+    by_name = {tool["function"]["name"]: tool["function"]["parameters"] for tool in tools}
+    for seed in range(3):
+        torch.manual_seed(seed)
+        constraint = ToolCallConstraint(tokenizer, tools, vocab_size=len(tokenizer), start_inside=True)
+        with torch.inference_mode():
+            out = embedded_model.model.generate(ids, max_new_tokens=80, do_sample=seed > 0, temperature=1.3,
+                                                logits_processor=LogitsProcessorList([constraint]))
+        text = OPEN + tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+        parsed = parse_tool_calls(text)
+        assert parsed.errors == [] and len(parsed.tool_calls) >= 1, text
+        call = parsed.tool_calls[0]
+        assert not schema_errors(by_name[call.name], call.arguments), json.dumps(call.arguments)
