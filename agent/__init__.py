@@ -17,7 +17,14 @@ from importlib import import_module
 from typing import Any
 
 from agent.errors import RosettaError
-from agent.messages import AudioBlock, ImageBlock, Message, TextBlock, ToolCall, ToolResult
+from agent.messages import (
+    AudioBlock,
+    ImageBlock,
+    Message,
+    TextBlock,
+    ToolCall,
+    ToolResult,
+)
 
 # Resolved through agent.models, whose own lazy table says which module holds each name.
 _FROM_MODELS = ("ChatModel", "ChatReply", "GenerationOptions", "HFLoadConfig", "load_model")

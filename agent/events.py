@@ -47,6 +47,14 @@ class Done:
     steps: int = 0
     stopped_by: str = "answer"  # "answer" | "step_limit"
 
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        return [call for message in self.messages for call in message.tool_calls]
+
+    @property
+    def tool_results(self) -> list[ToolResult]:
+        return [message.tool_result for message in self.messages if message.tool_result is not None]
+
 
 @dataclass(frozen=True)
 class Error:

@@ -33,13 +33,13 @@ from agent.models.base import ChatModel, GenerationOptions
 from agent.models.constrained import CLOSE, OPEN
 from agent.models.streaming import HiddenSpanFilter
 from agent.models.tool_calls import parse_tool_calls
-from tools.base import Tool, ToolContext
+from agent.tooling import Tool, ToolContext
+from prompts import load_prompt
 
 if TYPE_CHECKING:
     from agent.memory.memory import Memory
 
-MALFORMED_HINT = f'Reply again with a valid call: {OPEN}{{"name": "<tool>", "arguments": {{...}}}}{CLOSE}, or answer without tools.'
-STEP_LIMIT_NOTE = "You have used all your tool calls for this request. Answer now with what you have found."
+STEP_LIMIT_NOTE = load_prompt("step_limit")
 
 
 @dataclass
@@ -123,7 +123,6 @@ class Agent:
             step += 1
             tools = self.schemas if step <= self.config.max_steps else []
             notes = [Message.user(STEP_LIMIT_NOTE)] if step > self.config.max_steps and self.tools else []
-            reply = None
             try:
                 hidden = HiddenSpanFilter(OPEN, CLOSE)
                 stream = self.model.stream(self._view(self.history + turn) + notes, tools, self.config.generation)
@@ -142,11 +141,12 @@ class Agent:
             broken = parse_tool_calls(message.text).errors  # a block the model opened but that did not parse
             if broken and retries > 0 and tools:
                 retries -= 1
-                turn += [message, Message.user(f"Your tool call could not be read ({broken[0]}). {MALFORMED_HINT}")]
+                turn += [message, Message.user(load_prompt("malformed_call").replace("{error}", broken[0]))]
                 continue
             turn.append(message)
             if not message.tool_calls or not tools:
-                answer = message.text
+                shown = HiddenSpanFilter(OPEN, CLOSE)  # the answer as the user saw it: no leftover call markup
+                answer = (shown.feed(message.text) + shown.finish()).strip()
                 yield Done(answer, list(turn), step, "answer" if step <= self.config.max_steps else "step_limit")
                 return
             if message.text.strip():
@@ -222,7 +222,7 @@ def _load(model: ChatModel | str | None) -> ChatModel:
         return model
     from agent.models.registry import load_model
 
-    return load_model(model or "default", progress=False)
+    return load_model(model or "default")
 
 
 def _as_rosetta_tool(tool: Any) -> Tool:

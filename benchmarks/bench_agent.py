@@ -93,7 +93,7 @@ def example_seconds() -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=40, help="prompts for the constrained/unconstrained timing")
+    parser.add_argument("--steps", type=int, default=40, help="prompts for the constrained/unconstrained timing (0: skip)")
     parser.add_argument("--sampled", type=int, default=0, help="prompts sampled at temperature 1 for validity")
     parser.add_argument("--examples", action="store_true", help="also time each example end to end")
     parser.add_argument("--out", default=str(ROOT / "docs" / "agent_bench.json"))
@@ -108,11 +108,11 @@ def main() -> None:
     tools = tool_schemas()
     report = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
               "threads": torch.get_num_threads()}
-    report["step_latency"] = step_latency(model, tools, requests(args.steps, seed=11))
-    latency = report["step_latency"]
-    print(f"per agent step ({latency['steps']} requests, greedy): constrained {latency['constrained_s']:.2f} s, "
-          f"unconstrained {latency['unconstrained_s']:.2f} s, added {latency['added_latency']:+.1%}; "
-          f"identical replies {latency['identical_replies']}/{latency['steps']}")
+    if args.steps:
+        report["step_latency"] = latency = step_latency(model, tools, requests(args.steps, seed=11))
+        print(f"per agent step ({latency['steps']} requests, greedy): constrained {latency['constrained_s']:.2f} s, "
+              f"unconstrained {latency['unconstrained_s']:.2f} s, added {latency['added_latency']:+.1%}; "
+              f"identical replies {latency['identical_replies']}/{latency['steps']}")
     if args.sampled:
         report["sampled_validity"] = validity = sampled_validity(model, tools, requests(args.sampled, seed=12))
         print(f"sampled at T=1.0: {validity['calls']} calls in {validity['prompts']} requests, {validity['invalid']} invalid, "
@@ -121,7 +121,9 @@ def main() -> None:
         report["examples"] = example_seconds()
         for name, timing in report["examples"].items():
             print(f"example {name}: {timing['seconds']} s{'' if timing['ok'] else ' (FAILED)'}")
-    Path(args.out).write_text(json.dumps(report, indent=1))
+    out = Path(args.out)
+    previous = json.loads(out.read_text()) if out.is_file() else {}
+    out.write_text(json.dumps({**previous, **report}, indent=1))  # a partial run keeps the other figures
 
 
 if __name__ == "__main__":

@@ -27,9 +27,8 @@ def main() -> int:
     try:
         agent = Agent(tools=[WordCount()])  # only this tool; add it to tools.defaults.default_tools() for all of them
         done = agent.run("Count the words in: the quick brown fox jumps over the lazy dog")
-        for message in done.messages:
-            for call in message.tool_calls:
-                print(f"[tool] {call.name} {call.arguments}")
+        for call in done.tool_calls:
+            print(f"[tool] {call.name} {call.arguments}")
         print(done.answer)
     except RosettaError as error:
         print(f"error: {error}", file=sys.stderr)

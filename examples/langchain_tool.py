@@ -22,9 +22,8 @@ def main() -> int:
     try:
         agent = Agent(tools=[celsius_to_fahrenheit])
         done = agent.run("Convert 25 degrees Celsius to Fahrenheit.")
-        for message in done.messages:
-            for call in message.tool_calls:
-                print(f"[tool] {call.name} {call.arguments}")
+        for call in done.tool_calls:
+            print(f"[tool] {call.name} {call.arguments}")
         print(done.answer)
         # The other way round: any Rosetta tool is a langchain-core StructuredTool.
         print("langchain calling Rosetta's calculator:", to_langchain(CalculatorTool()).invoke({"expression": "2**10"}))

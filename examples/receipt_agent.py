@@ -35,13 +35,10 @@ def draw_receipt(path: Path) -> None:
 def step(agent: Agent, request: str) -> str:
     agent.reset()
     done = agent.run(request)
-    for message in done.messages:
-        for call in message.tool_calls:
-            print(f"  [tool] {call.name} {call.arguments}")
-        if message.tool_result is not None:
-            print(f"  [result] {message.tool_result.text[:100]}")
+    for call, result in zip(done.tool_calls, done.tool_results):
+        print(f"  [tool] {call.name} {call.arguments} -> {result.text[:100]}")
     print(f"  answer: {done.answer}")
-    return " ".join(m.tool_result.text for m in done.messages if m.tool_result is not None)
+    return " ".join(result.text for result in done.tool_results)
 
 
 def main() -> int:

@@ -15,9 +15,8 @@ def main(recording: str = "examples/question.wav") -> int:
         block = AudioBlock.load(recording)
         done = agent.run(Message.user(audio=[block]))
         print(f"heard: {block.transcript}")  # filled in when the agent transcribed it for the model
-        for message in done.messages:
-            for call in message.tool_calls:
-                print(f"tool: {call.name} {call.arguments}")
+        for call in done.tool_calls:
+            print(f"tool: {call.name} {call.arguments}")
         print(f"answer: {done.answer}")
     except RosettaError as error:
         print(f"error: {error}", file=sys.stderr)

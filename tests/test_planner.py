@@ -13,9 +13,21 @@ import pytest
 from langchain_core.tools import tool as langchain_tool
 
 from agent.errors import EndpointError, RosettaError
-from agent.events import Done, Error, TextDelta, Thinking, ToolCallEvent, ToolResultEvent
+from agent.events import (
+    Done,
+    Error,
+    TextDelta,
+    Thinking,
+    ToolResultEvent,
+)
 from agent.messages import ImageBlock, Message, TextBlock
-from agent.models.base import Capabilities, ChatModel, ChatReply, GenerationOptions, ToolSchema
+from agent.models.base import (
+    Capabilities,
+    ChatModel,
+    ChatReply,
+    GenerationOptions,
+    ToolSchema,
+)
 from agent.models.tool_calls import parse_tool_calls
 from agent.planner import STEP_LIMIT_NOTE, Agent, AgentConfig
 from tests.conftest import make_picture

@@ -1,5 +1,7 @@
-"""The agent's tools, one module per tool: a typed function plus its JSON schema.
+"""The agent's tools, one module per tool: a typed ``run`` plus its JSON schema (tools.base.Tool).
 
-Tools depend on ``agent``, never the reverse: transcribe, read_text, remember/recall (memory), calculator,
-now (clock), list_files/read_file (files). The planner loop that calls them is the agent issue's work.
+describe_image, ask_image, locate (images of the conversation or files), read_text (OCR), transcribe (speech),
+remember/recall (memory), calculator, now (clock), list_files/read_file (files, inside a root). ``defaults``
+builds the default set; ``langchain`` adapts langchain-core tools both ways. Tools depend on ``agent``, never the
+reverse; the loop that calls them is agent/planner.py.
 """

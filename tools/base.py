@@ -1,98 +1,18 @@
-"""What every tool is: a name, a description and a JSON schema the model sees, and a typed ``run``.
+"""Helpers the tools share: paths confined to a root, and picking the image a media tool works on.
 
-``Tool.call`` is the only way the agent runs a tool: it checks the model's arguments against the schema
-first, and turns any failure into an error result with one line the model (and the user) can act on, so
-a malformed call never crashes the conversation.
+The tool interface itself (Tool, ToolContext, ToolInputError) is agent/tooling.py; it is re-exported here, so
+a tool module needs one import line.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from agent.errors import RosettaError
-from agent.messages import (
-    AudioBlock,
-    ImageBlock,
-    MediaBlock,
-    Message,
-    TextBlock,
-    ToolCall,
-    ToolResult,
-    media_in,
-)
-from agent.models.schema_check import schema_errors
+from agent.messages import ImageBlock
+from agent.tooling import Tool, ToolContext, ToolInputError
 
-
-class ToolInputError(RosettaError):
-    """The model called a tool with arguments that do not fit its schema."""
-
-
-@dataclass
-class ToolContext:
-    """What a tool may see of the conversation that called it: its images and recordings, numbered from 1 in
-    order of appearance (the user's attachments and other tools' results alike), so a model can say "image 2"."""
-
-    images: list[ImageBlock] = field(default_factory=list)
-    recordings: list[AudioBlock] = field(default_factory=list)
-
-    @classmethod
-    def of(cls, messages: Sequence[Message]) -> "ToolContext":
-        images, recordings = media_in(messages)
-        return cls(images, recordings)
-
-    def image(self, number: int | None = None) -> ImageBlock:
-        """Image ``number`` (1 = first), or the latest one when None."""
-        return _numbered(self.images, number, "image", "attach one (/image PATH) or give a file path")
-
-    def recording(self, number: int | None = None) -> AudioBlock:
-        return _numbered(self.recordings, number, "recording", "attach one (/audio PATH) or give a file path")
-
-
-def _numbered(blocks: list, number: int | None, kind: str, hint: str):
-    if not blocks:
-        raise ToolInputError(f"there is no {kind} in this conversation; {hint}")
-    if number is None:
-        return blocks[-1]
-    if not 1 <= number <= len(blocks):
-        raise ToolInputError(f"there is no {kind} {number}: the conversation has {len(blocks)} (1 to {len(blocks)})")
-    return blocks[number - 1]
-
-
-class Tool(ABC):
-    name: str
-    description: str
-    parameters: dict[str, Any]  # JSON schema of the arguments: {"type": "object", "properties": ..., "required": ...}
-    # A tool that works on the conversation's images or recordings sets this and receives ``context=`` in run().
-    uses_context: bool = False
-
-    def schema(self) -> dict[str, Any]:
-        """The OpenAI function-tool form, which every ChatModel accepts."""
-        return {"type": "function", "function": {"name": self.name, "description": self.description, "parameters": self.parameters}}
-
-    def validate(self, arguments: Any) -> dict[str, Any]:
-        errors = schema_errors(self.parameters, arguments, self.name)
-        if errors:
-            raise ToolInputError(errors[0])
-        return arguments
-
-    def call(self, call: ToolCall, context: ToolContext | None = None) -> ToolResult:
-        try:
-            arguments = dict(self.validate(call.arguments))  # a copy: the call stays as the model made it
-            if self.uses_context:
-                arguments["context"] = context or ToolContext()
-            content = self.run(**arguments)
-        except RosettaError as error:
-            return ToolResult(call.id, [TextBlock(f"error: {error}")], name=self.name, is_error=True)
-        if isinstance(content, str):
-            content = [TextBlock(content)]
-        return ToolResult(call.id, content, name=self.name)
-
-    @abstractmethod
-    def run(self, **arguments: Any) -> str | list[MediaBlock]:
-        """Do the work; raise RosettaError with a one-line, actionable message on bad input."""
+__all__ = ["IMAGE_ARGUMENTS", "Tool", "ToolContext", "ToolInputError", "pick_image", "resolve_inside"]
 
 
 def resolve_inside(root: Path, relative: str) -> Path:

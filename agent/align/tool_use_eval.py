@@ -147,7 +147,7 @@ def evaluate_tool_use(model: ChatModel, tools: list[ToolSchema], rows: list[dict
                       options: GenerationOptions | None = None, progress: bool = True) -> Report:
     from tqdm import tqdm
 
-    options = options or GenerationOptions(max_new_tokens=96)
+    options = options or GenerationOptions(max_new_tokens=64)
     report = Report()
     for row in tqdm(rows, desc="tool-use evaluation", unit="request", disable=not progress):
         report.rows.append(score_row(model, row, tools, image, options))

@@ -38,6 +38,7 @@ from agent.align.training import (
     TrainingRun,
     cosine_with_warmup,
     describe_machine,
+    optimizer_step,
     plot_history,
     shard,
 )
@@ -193,15 +194,7 @@ def train_llava(
             pixels = preprocess([render_scene(s.scene, concepts) for s in samples], image_size).to(accelerator.device)
             model.train()
             loss = model(samples, pixels)
-            optimizer.zero_grad(set_to_none=True)
-            accelerator.backward(loss)
-            accelerator.clip_grad_norm_(trainable, 1.0)
-            optimizer.step()
-            scheduler.step()
-            run.log(loss=loss.item(), lr=scheduler.get_last_lr()[0])
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-            bar.update()
-            run.after_step()
+            optimizer_step(run, loss, optimizer, scheduler, trainable, bar)
     if not accelerator.is_main_process:
         return []
     return export(core, config, folder, run, vision_meta)

@@ -30,7 +30,7 @@ from agent.align.llava import (
 from agent.align.scenes import SceneConfig, generate_scene, render_scene, scene_seed
 from agent.align.tool_use_data import general_requests, tool_sample
 from agent.align.train_llava import IGNORE, VisionLanguageModel, export
-from agent.align.training import TrainingRun, cosine_with_warmup, shard
+from agent.align.training import TrainingRun, cosine_with_warmup, optimizer_step, shard
 from agent.align.vision import preprocess
 from agent.messages import ImageBlock, Message, TextBlock
 from agent.models.base import ToolSchema
@@ -207,15 +207,7 @@ def train_tool_use(config: ToolTrainConfig, folder: Path, lora: str | None = Non
                                    general_answers)
             model.train()
             loss = model(batch)
-            optimizer.zero_grad(set_to_none=True)
-            accelerator.backward(loss)
-            accelerator.clip_grad_norm_(trainable, 1.0)
-            optimizer.step()
-            scheduler.step()
-            run.log(loss=loss.item(), lr=scheduler.get_last_lr()[0])
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-            bar.update()
-            run.after_step()
+            optimizer_step(run, loss, optimizer, scheduler, trainable, bar)
     if not accelerator.is_main_process:
         return []
     return export(core, config, folder, run, {"stage": "tools"})

@@ -123,6 +123,19 @@ class TrainingRun:
         return self.seconds + time.monotonic() - self._started
 
 
+def optimizer_step(run: "TrainingRun", loss: torch.Tensor, optimizer: Any, scheduler: Any, trainable: list, bar: tqdm) -> None:
+    """One step of every Rosetta training loop: backward, clip to norm 1, step, log, checkpoint when due."""
+    optimizer.zero_grad(set_to_none=True)
+    run.accelerator.backward(loss)
+    run.accelerator.clip_grad_norm_(trainable, 1.0)
+    optimizer.step()
+    scheduler.step()
+    run.log(loss=loss.item(), lr=scheduler.get_last_lr()[0])
+    bar.set_postfix(loss=f"{loss.item():.3f}")
+    bar.update()
+    run.after_step()
+
+
 def plot_history(history: list[dict[str, float]], path: Path, title: str, smooth: int = 20) -> None:
     """One panel per logged value against step, raw in grey and a running mean on top; saved as PNG."""
     import matplotlib

@@ -13,7 +13,11 @@ from transformers import AutoTokenizer
 from agent.align.llava import SHIPPED_WEIGHTS
 from agent.align.tool_use_data import tool_sample
 from agent.align.tool_use_eval import EVAL_SET, argument_ok, load_rows
-from agent.align.train_tool_use import ToolTrainConfig, conversation_segments, train_tool_use
+from agent.align.train_tool_use import (
+    ToolTrainConfig,
+    conversation_segments,
+    train_tool_use,
+)
 from agent.messages import AudioBlock, ImageBlock
 from agent.models.embedded import prepare_embedded_model
 from agent.models.prompting import TemplateFeatures, compact_tool_line

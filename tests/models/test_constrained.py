@@ -42,14 +42,16 @@ def test_the_constraint_only_masks_inside_a_call(embedded_model):
 
 @pytest.mark.slow
 def test_sampled_calls_from_the_embedded_model_always_parse_and_fit(embedded_model):
-    """100 requests, sampled at temperature 1.0: every call the model opens is a valid call of a real tool."""
-    from agent.align.tool_use_data import TEXT_TURNS
+    """60 requests sampled at temperature 1.0 (300 in benchmarks/bench_agent.py): every call the model opens is
+    a valid call of a real tool."""
     import random
+
+    from agent.align.tool_use_data import TEXT_TURNS
 
     tools = tool_schemas()
     by_name = {tool["function"]["name"]: tool["function"]["parameters"] for tool in tools}
     rng = random.Random(5)
-    requests = [TEXT_TURNS[rng.choice(sorted(TEXT_TURNS))](rng).request for _ in range(100)]
+    requests = [TEXT_TURNS[rng.choice(sorted(TEXT_TURNS))](rng).request for _ in range(60)]
     calls = truncated = 0
     for number, request in enumerate(requests):
         options = GenerationOptions(max_new_tokens=72, temperature=1.0, seed=number)
@@ -61,8 +63,8 @@ def test_sampled_calls_from_the_embedded_model_always_parse_and_fit(embedded_mod
         for call in reply.tool_calls:
             calls += 1
             assert call.name in by_name and not schema_errors(by_name[call.name], call.arguments), (request, call)
-    assert calls >= 70, f"only {calls} calls in 100 requests"
-    assert truncated <= 5
+    assert calls >= 40, f"only {calls} calls in 60 requests"
+    assert truncated <= 3
 
 
 def test_the_grammar_holds_when_the_model_is_forced_into_a_call(embedded_model):
