@@ -13,6 +13,7 @@ import hashlib
 import threading
 import warnings
 from collections import OrderedDict
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Generator
 
@@ -99,9 +100,12 @@ class EmbeddedVisionChatModel(HFChatModel):
         self, messages: list[Message], tools: list[ToolSchema], options: GenerationOptions
     ) -> Generator[str, None, ChatReply]:
         # The adapter was trained on image conversations and tool use: plain chat runs on the untouched model.
+        adapted = bool(media_in(messages)[0]) or bool(tools)
         with self._adapter_lock:
-            self._use_adapter(bool(media_in(messages)[0]) or bool(tools))
-            return (yield from super()._generate(messages, tools, options))
+            self._use_adapter(adapted)
+            # Unmerged LoRA layers still add their share in forward(): plain chat switches them off too.
+            with nullcontext() if adapted or self.adapter is None else self.adapter.disable_adapter():
+                return (yield from super()._generate(messages, tools, options))
 
     def _use_adapter(self, on: bool) -> None:
         """Merge the adapter into the weights, or take it out. Merged, a token costs what it costs without an
