@@ -43,12 +43,13 @@ def base_model_answers(llm: Any, tokenizer: Any, requests: Sequence[str], max_ne
     return answers
 
 
-def cached_answers(path: Path, llm: Any, tokenizer: Any, requests: Sequence[str]) -> dict[str, str | None]:
+def cached_answers(path: Path, llm: Any, tokenizer: Any, requests: Sequence[str],
+                   max_new_tokens: int = 160) -> dict[str, str | None]:
     """The answers stored in ``path``, computing (and storing) those missing: a resumed run does not redo them."""
     known = json.loads(path.read_text()) if path.is_file() else {}
     missing = sorted({r for r in requests if r not in known})
     if missing:
-        known.update(base_model_answers(llm, tokenizer, missing))
+        known.update(base_model_answers(llm, tokenizer, missing, max_new_tokens))
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(known, indent=1, ensure_ascii=False))
     return known

@@ -46,6 +46,8 @@ class ToolTrainConfig:
     warmup_steps: int = 10
     save_every: int = 10
     general_answers: bool = True  # teach answering without tools from the base model's own answers (distill.py)
+    general_draws: int = 5000  # requests drawn from tool_use_words.general_request (about 500 distinct ones)
+    general_answer_tokens: int = 160  # longer answers are cut off, and left out
     sample_offset: int = 0  # tool-sample seeds start here (the evaluation set is separate text, not seeds)
     scenes: SceneConfig = field(default_factory=SceneConfig)
     stage: str = "tools"  # for the shared export: the adapter is saved as stage "lora" is
@@ -200,7 +202,8 @@ def train_tool_use(config: ToolTrainConfig, folder: Path, lora: str | None = Non
     general_answers = None
     if config.general_answers:
         with core.__dict__["adapter"].disable_adapter():  # the base model's own answers, adapter off
-            general_answers = cached_answers(folder / "general_answers.json", core.llm, core.tokenizer, general_requests())
+            general_answers = cached_answers(folder / "general_answers.json", core.llm, core.tokenizer,
+                                             general_requests(config.general_draws), config.general_answer_tokens)
     with run.progress("LLaVA stage 3: LoRA on tool use") as bar:
         while run.step < config.steps:
             batch = batch_for_step(run.step, config, concepts, tools, accelerator.process_index, accelerator.num_processes,

@@ -66,8 +66,10 @@ def test_every_assistant_turn_and_only_those_are_targets(concepts, tokenizer):
 
 @pytest.mark.slow
 def test_a_training_step_runs_saves_and_resumes(tmp_path: Path):
-    config = ToolTrainConfig(steps=1, batch_size=2, save_every=1)
+    # Two drawn general requests with short answers: the distillation runs for real, in seconds.
+    config = ToolTrainConfig(steps=1, batch_size=2, save_every=1, general_draws=2, general_answer_tokens=24)
     products = train_tool_use(config, tmp_path / "run")
+    assert len(json.loads((tmp_path / "run" / "general_answers.json").read_text())) >= 1
     assert "lora/adapter_model.safetensors" in products and (tmp_path / "run" / "tools_curves.png").is_file()
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert history["step"] == 1 and history["history"][0]["loss"] > 0
