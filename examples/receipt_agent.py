@@ -55,7 +55,8 @@ def main() -> int:
                     print("no prices were read", file=sys.stderr)
                     return 1
                 print("2. add up the prices")
-                result = step(agent, f"What is {' + '.join(prices)}?")
+                # Spelled out as an expression: the 135M core copies arithmetic well, word problems less so.
+                result = step(agent, f"Calculate {' + '.join(prices)}")
                 total = re.findall(r"= ([\d.]+)", result)
                 print("3. remember the total")
                 step(agent, f"Remember that the receipt total was {total[-1] if total else ' + '.join(prices)}")
