@@ -73,11 +73,7 @@ class ChatSession:
 
         Recordings are transcribed here (for models that cannot hear them), so the user sees what was heard.
         """
-        turn = [Message("user", [block])]
-        if self.agent.tools:  # the image tools can look for a core that cannot see: only transcribe
-            self.model.transcribe_audio(turn)
-        else:
-            self.model.prepare_inputs(turn)
+        self.agent.prepare(Message("user", [block]))
         self.pending.append(block)
 
     def ask(self, text: str, write: Callable[[str], None]) -> str:

@@ -96,16 +96,20 @@ class Agent:
         user = text if isinstance(text, Message) else Message.user(text, images=images, audio=audio)
         if not user.content:
             raise RosettaError("nothing to send: give text, an image or a recording")
-        # Before any work: transcribe what the core cannot hear; refuse images only when nothing here can see them.
-        if self.tools:
-            self.model.transcribe_audio([user])
-        else:
-            self.model.prepare_inputs([user])
+        self.prepare(user)
         turn = [user]
         for event in self._loop(turn):
             if isinstance(event, Done):
                 self.history += turn
             yield event
+
+    def prepare(self, user: Message) -> None:
+        """Before any work: transcribe what the core cannot hear; refuse images only when nothing here can see
+        them (the image tools look for a core that cannot)."""
+        if self.tools:
+            self.model.transcribe_audio([user])
+        else:
+            self.model.prepare_inputs([user])
 
     def reset(self) -> None:
         self.history = [Message.system(self.system_prompt)] if self.system_prompt else []
