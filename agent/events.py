@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Union
 
 from agent.messages import Message, ToolCall, ToolResult
+from agent.models.base import Usage
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Done:
     messages: list[Message] = field(default_factory=list)  # the turn's new messages: user, calls, results, answer
     steps: int = 0
     stopped_by: str = "answer"  # "answer" | "step_limit"
+    usage: Usage = field(default_factory=Usage)  # tokens over all the turn's model calls
 
     @property
     def tool_calls(self) -> list[ToolCall]:

@@ -29,7 +29,7 @@ from agent.events import (
     ToolResultEvent,
 )
 from agent.messages import ImageBlock, Message, TextBlock, ToolCall, ToolResult
-from agent.models.base import ChatModel, GenerationOptions
+from agent.models.base import ChatModel, GenerationOptions, Usage
 from agent.models.constrained import CLOSE, OPEN
 from agent.models.streaming import HiddenSpanFilter
 from agent.models.tool_calls import parse_tool_calls
@@ -122,11 +122,12 @@ class Agent:
 
     def _loop(self, turn: list[Message]) -> Iterator[Event]:
         retries = self.config.malformed_retries
-        step = 0
+        step, usage = 0, Usage()
         while True:
             step += 1
             tools = self.schemas if step <= self.config.max_steps else []
             notes = [Message.user(STEP_LIMIT_NOTE)] if step > self.config.max_steps and self.tools else []
+            stream = None
             try:
                 hidden = HiddenSpanFilter(OPEN, CLOSE)
                 stream = self.model.stream(self._view(self.history + turn) + notes, tools, self.config.generation)
@@ -141,6 +142,11 @@ class Agent:
             except RosettaError as error:
                 yield Error(str(error), step)
                 return
+            except GeneratorExit:  # the caller stopped reading (a client went away): stop the model too
+                if stream is not None:
+                    stream.close()
+                raise
+            usage += reply.usage
             message = reply.message
             broken = parse_tool_calls(message.text).errors  # a block the model opened but that did not parse
             if broken and retries > 0 and tools:
@@ -151,7 +157,7 @@ class Agent:
             if not message.tool_calls or not tools:
                 shown = HiddenSpanFilter(OPEN, CLOSE)  # the answer as the user saw it: no leftover call markup
                 answer = (shown.feed(message.text) + shown.finish()).strip()
-                yield Done(answer, list(turn), step, "answer" if step <= self.config.max_steps else "step_limit")
+                yield Done(answer, list(turn), step, "answer" if step <= self.config.max_steps else "step_limit", usage)
                 return
             if message.text.strip():
                 yield Thinking(message.text.strip(), step)

@@ -11,10 +11,19 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any, Iterable
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
 
 from agent.errors import MessageFormatError
-from agent.media import audio_to_base64_wav, image_to_data_url, load_audio, load_image
+from agent.media import (
+    AudioLimits,
+    ImageLimits,
+    ImageSource,
+    audio_to_base64_wav,
+    image_to_data_url,
+    load_audio,
+    load_image,
+)
 from agent.messages import (
     AudioBlock,
     ContentBlock,
@@ -25,6 +34,16 @@ from agent.messages import (
     ToolCall,
     ToolResult,
 )
+
+
+@dataclass(frozen=True)
+class MediaRules:
+    """How content parts become media. A Python caller may name local files in ``image_url``; a server must not,
+    so it passes ``resolve_image_url`` (data: URLs, and http(s) when its operator allows) and its own limits."""
+
+    image_limits: ImageLimits = ImageLimits()
+    audio_limits: AudioLimits = AudioLimits()
+    resolve_image_url: Callable[[str], ImageSource] | None = None  # None: the URL string goes to load_image as is
 
 
 def _part(block: MediaBlock) -> dict[str, Any]:
@@ -77,7 +96,7 @@ def to_openai(messages: Iterable[Message]) -> list[dict[str, Any]]:
     return encoded
 
 
-def _block_from_part(part: Any, where: str) -> MediaBlock:
+def _block_from_part(part: Any, where: str, rules: MediaRules) -> MediaBlock:
     if isinstance(part, str):
         return TextBlock(part)
     if not isinstance(part, dict):
@@ -93,7 +112,8 @@ def _block_from_part(part: Any, where: str) -> MediaBlock:
         url = image_url.get("url") if isinstance(image_url, dict) else image_url
         if not isinstance(url, str):
             raise MessageFormatError(f"{where}: an image_url part needs 'image_url': {{'url': ...}}")
-        return ImageBlock(image=load_image(url))
+        source = rules.resolve_image_url(url) if rules.resolve_image_url else url
+        return ImageBlock(image=load_image(source, rules.image_limits))
     if kind == "input_audio":
         audio = part.get("input_audio")
         if not isinstance(audio, dict) or not isinstance(audio.get("data"), str):
@@ -102,17 +122,17 @@ def _block_from_part(part: Any, where: str) -> MediaBlock:
             raw = base64.b64decode(audio["data"], validate=True)
         except (binascii.Error, ValueError):
             raise MessageFormatError(f"{where}: input_audio data is not valid base64") from None
-        return AudioBlock(samples=load_audio(raw))
+        return AudioBlock(samples=load_audio(raw, limits=rules.audio_limits))
     raise MessageFormatError(f"{where}: unsupported content part type {kind!r}; use text, image_url or input_audio")
 
 
-def _blocks_from_content(content: Any, where: str) -> list[MediaBlock]:
+def _blocks_from_content(content: Any, where: str, rules: MediaRules) -> list[MediaBlock]:
     if content is None or content == "":
         return []
     if isinstance(content, str):
         return [TextBlock(content)]
     if isinstance(content, list):
-        return [_block_from_part(part, f"{where} part {index}") for index, part in enumerate(content)]
+        return [_block_from_part(part, f"{where} part {index}", rules) for index, part in enumerate(content)]
     raise MessageFormatError(f"{where}: 'content' must be a string, a list of parts or null")
 
 
@@ -134,7 +154,7 @@ def _tool_call_from_json(raw: Any, where: str) -> ToolCall:
     return ToolCall(name=function["name"], arguments=arguments, **({"id": call_id} if call_id else {}))
 
 
-def from_openai(messages: Iterable[dict[str, Any]]) -> list[Message]:
+def from_openai(messages: Iterable[dict[str, Any]], rules: MediaRules = MediaRules()) -> list[Message]:
     """Decode a chat-completions ``messages`` array; raise MessageFormatError on anything malformed."""
     if isinstance(messages, dict) or isinstance(messages, (str, bytes)):
         raise MessageFormatError("expected a list of message objects")
@@ -148,7 +168,7 @@ def from_openai(messages: Iterable[dict[str, Any]]) -> list[Message]:
             role = "system"
         if role not in ("system", "user", "assistant", "tool"):
             raise MessageFormatError(f"{where}: unknown role {role!r}; use system, user, assistant or tool")
-        blocks = _blocks_from_content(raw.get("content"), where)
+        blocks = _blocks_from_content(raw.get("content"), where, rules)
         if role == "tool":
             call_id = raw.get("tool_call_id")
             if not isinstance(call_id, str):

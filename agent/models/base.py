@@ -12,6 +12,7 @@ from agent.messages import Message, ToolCall, media_in
 if TYPE_CHECKING:
     from agent.speech.transcriber import TranscribeOptions
 
+TOOL_CHOICES = ("auto", "required")
 ToolSchema = dict[str, Any]  # OpenAI function-tool JSON: {"type": "function", "function": {name, description, parameters}}
 
 
@@ -26,6 +27,9 @@ class GenerationOptions:
     repetition_penalty: float = 1.0
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    # "auto": the model decides; "required": the reply must be a tool call (local models start it inside
+    # <tool_call> under the grammar; OpenAI-compatible endpoints get tool_choice="required").
+    tool_choice: str = "auto"
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
@@ -36,6 +40,8 @@ class GenerationOptions:
             raise RosettaError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.top_k < 0 or self.repetition_penalty <= 0:
             raise RosettaError("top_k must be >= 0 and repetition_penalty > 0")
+        if self.tool_choice not in TOOL_CHOICES:
+            raise RosettaError(f"tool_choice must be one of {', '.join(TOOL_CHOICES)}, got {self.tool_choice!r}")
         self.stop = tuple(self.stop)
 
 
@@ -43,6 +49,9 @@ class GenerationOptions:
 class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
+
+    def __add__(self, other: "Usage") -> "Usage":
+        return Usage(self.prompt_tokens + other.prompt_tokens, self.completion_tokens + other.completion_tokens)
 
 
 @dataclass
@@ -83,6 +92,10 @@ class ReplyStream:
             pass
         assert self._reply is not None, "the model's generator returned no reply"
         return self._reply
+
+    def close(self) -> None:
+        """Stop generating now (a reader went away): the backend ends its work within a token."""
+        self._generator.close()
 
 
 class ChatModel(ABC):

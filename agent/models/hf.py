@@ -7,6 +7,7 @@ own processor and chat template, so several images per conversation land where t
 from __future__ import annotations
 
 import copy
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generator
 
@@ -19,6 +20,8 @@ from transformers import (
     AutoTokenizer,
     BitsAndBytesConfig,
     LogitsProcessorList,
+    StoppingCriteria,
+    StoppingCriteriaList,
 )
 from transformers.models.auto.modeling_auto import (
     MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES,
@@ -35,6 +38,7 @@ from agent.models.base import (
     Usage,
 )
 from agent.models.checkpoint import resolve_checkpoint
+from agent.models.constrained import OPEN
 from agent.models.device import pick_device, pick_dtype
 from agent.models.load_config import QUANTIZATIONS, HFLoadConfig
 from agent.models.prefix_cache import CACHE_ARGUMENT, PrefixCache, generated_cache
@@ -157,6 +161,10 @@ class HFChatModel(ChatModel):
         self, messages: list[Message], tools: list[ToolSchema], options: GenerationOptions
     ) -> Generator[str, None, ChatReply]:
         inputs = self.encode(messages, tools)
+        # A required call: the reply starts inside <tool_call>, so the grammar holds from the first token.
+        forced = OPEN + "\n" if tools and options.tool_choice == "required" else ""
+        if forced:
+            inputs = self._append_text(inputs, forced)
         # Given token ids, generate() returns prompt + reply; given only embeddings, just the reply.
         prompt_length = inputs["input_ids"].shape[1] if "input_ids" in inputs else inputs["inputs_embeds"].shape[1]
         reply_offset = prompt_length if "input_ids" in inputs else 0
@@ -166,7 +174,8 @@ class HFChatModel(ChatModel):
         if tools and self.constrain_tool_calls:
             from agent.models.constrained import ToolCallConstraint
 
-            constraint = ToolCallConstraint(self.tokenizer, tools, vocab_size=len(self.tokenizer))
+            constraint = ToolCallConstraint(self.tokenizer, tools, vocab_size=len(self.tokenizer), start_inside=bool(forced))
+        cancelled = threading.Event()  # set when the reader goes away: generate() stops at the next token
 
         def run() -> None:
             try:
@@ -174,6 +183,7 @@ class HFChatModel(ChatModel):
                     torch.manual_seed(options.seed)  # global, but generation is serialised on this one thread
                 # generate() stops on the stop strings itself; the filter only keeps them out of the text.
                 extra: dict[str, Any] = {"stop_strings": list(options.stop), "tokenizer": self.tokenizer} if options.stop else {}
+                extra["stopping_criteria"] = StoppingCriteriaList([_WhenSet(cancelled)])
                 if constraint is not None:
                     extra["logits_processor"] = LogitsProcessorList([constraint])
                 # Only a prompt of plain token ids is cached: with pixel values, equal ids can stand for other images.
@@ -194,10 +204,18 @@ class HFChatModel(ChatModel):
 
         job = self._generation_thread.submit(run)
         stop_filter = StopStringFilter(options.stop)
-        for delta in streamer.text_deltas():
-            visible = stop_filter.feed(delta)
-            if visible:
-                yield visible
+        if forced:
+            stop_filter.feed(forced)  # part of the reply the model was given, so the call parses and hides
+            yield forced
+        try:
+            for delta in streamer.text_deltas():
+                visible = stop_filter.feed(delta)
+                if visible:
+                    yield visible
+        except GeneratorExit:  # closed early (a client went away): free the model for the next request
+            cancelled.set()
+            job.result()
+            raise
         job.result()
         if "error" in outcome:
             raise outcome["error"]
@@ -212,6 +230,21 @@ class HFChatModel(ChatModel):
         message = Message.assistant(parsed.text, parsed.tool_calls)
         return ChatReply(message, finish, Usage(prompt_length, len(generated)))
 
+    def _append_text(self, inputs: dict[str, torch.Tensor], text: str) -> dict[str, torch.Tensor]:
+        """The prompt with ``text`` added at its end, as ids or as embeddings (whichever the prompt is)."""
+        ids = self.tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids.to(self.model.device)
+        inputs = dict(inputs)
+        if "input_ids" in inputs:
+            inputs["input_ids"] = torch.cat([inputs["input_ids"], ids], dim=1)
+        else:
+            with torch.inference_mode():
+                embedded = self.model.get_input_embeddings()(ids).to(inputs["inputs_embeds"].dtype)
+            inputs["inputs_embeds"] = torch.cat([inputs["inputs_embeds"], embedded], dim=1)
+        if "attention_mask" in inputs:
+            mask = inputs["attention_mask"]
+            inputs["attention_mask"] = torch.cat([mask, torch.ones_like(ids, dtype=mask.dtype)], dim=1)
+        return inputs
+
     def _cache_key(self) -> Any:
         """What, besides the prompt, the model's key/value cache depends on (a subclass's adapter state)."""
         return None
@@ -220,3 +253,13 @@ class HFChatModel(ChatModel):
         eos = self.model.generation_config.eos_token_id
         return set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
 
+
+
+class _WhenSet(StoppingCriteria):
+    """Stops generate() once an event is set (checked after every token)."""
+
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)

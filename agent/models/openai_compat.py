@@ -88,6 +88,8 @@ class OpenAIChatModel(ChatModel):
         }
         if tools:
             request["tools"] = tools
+            if options.tool_choice == "required":
+                request["tool_choice"] = "required"
         if options.stop:
             request["stop"] = list(options.stop)
         if options.seed is not None:
