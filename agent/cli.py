@@ -113,6 +113,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_arguments(evaluate)
     evaluate.set_defaults(handler=run_eval)
 
+    serve = commands.add_parser("serve", help="serve an OpenAI-compatible API and a web chat page (127.0.0.1 by default)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--key", action="append", default=[], metavar="KEY", help="require this bearer API key from "
+                       "clients (repeatable; also $ROSETTA_SERVER_KEYS, comma-separated); none: no authentication")
+    serve.add_argument("--model-id", default="rosetta", help="the name clients use (default: rosetta; "
+                       "'<id>-agent' runs Rosetta's tools on the server)")
+    serve.add_argument("--root", metavar="DIR", help="let the agent's file tools read inside this folder")
+    serve.add_argument("--concurrency", type=int, default=1, help="requests generating at once (default: 1)")
+    serve.add_argument("--queue-size", type=int, default=32, help="requests that may wait; more get 429 (default: 32)")
+    serve.add_argument("--max-body-mb", type=float, default=32, help="largest request body in MiB (default: 32)")
+    serve.add_argument("--allow-image-urls", action="store_true", help="fetch http(s) image_url parts (public "
+                       "addresses only, 10 MiB, 10 s); default: data: URLs only")
+    serve.add_argument("--allow-private-urls", action="store_true", help="with --allow-image-urls: also fetch from "
+                       "private and loopback addresses (a server inside a trusted network)")
+    _add_model_arguments(serve)
+    _add_speech_arguments(serve, prefix="speech-")
+    serve.set_defaults(handler=run_serve)
+
     from agent.memory.commands import add_memory_parser
 
     add_memory_parser(commands, _add_speech_arguments)
@@ -234,6 +253,35 @@ def run_chat(args: argparse.Namespace) -> int:
     finally:
         if session.memory is not None:
             session.memory.close()
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from agent.server import ServerConfig, serve
+
+    keys = tuple(args.key) + tuple(k.strip() for k in os.environ.get("ROSETTA_SERVER_KEYS", "").split(",") if k.strip())
+    if args.root is not None and not os.path.isdir(args.root):
+        raise RosettaError(f"--root {args.root!r} is not a folder; give the folder the file tools may read")
+    if not 0 < args.port < 65536:
+        raise RosettaError(f"--port must be 1-65535, got {args.port}")
+    try:
+        config = ServerConfig(
+            host=args.host, port=args.port, api_keys=keys, model_id=args.model_id, concurrency=args.concurrency,
+            queue_size=args.queue_size, max_body_bytes=int(args.max_body_mb * 2**20), allow_image_urls=args.allow_image_urls,
+            allow_private_urls=args.allow_private_urls, root=Path(args.root) if args.root else None,
+        )
+    except ValueError as error:
+        raise RosettaError(str(error)) from None
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not keys:
+        print(f"rosetta: warning: listening on {args.host} with no API key: anyone who reaches this address can use "
+              "the model; add --key", file=sys.stderr)
+    model = load_model_from_args(args)
+    model.speech = speech_options_from_args(args, prefix="speech_")
+    print(f"rosetta: serving {model.name} as {config.model_id!r} and {config.agent_model_id!r} on "
+          f"http://{args.host}:{args.port} (chat page at /, API at /v1)", file=sys.stderr)
+    serve(model, config)
+    return 0
 
 
 def open_chat_memory(args: argparse.Namespace):

@@ -26,6 +26,14 @@ if [ ! -f "$stamp" ]; then
     .venv/bin/python -c "import agent, transformers, torch" # fail here, not later, if an install went wrong
     touch "$stamp"
 fi
+if [ -n "$extras" ] && [ ! -x /usr/bin/chromium ]; then
+    # The web page's tests drive Debian's Chromium (Playwright's own browser download cannot work offline).
+    if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null
+    else
+        echo "setup: no /usr/bin/chromium; the browser test will be skipped (install Debian's chromium package)" >&2
+    fi
+fi
 if [ -n "$extras" ]; then
     # The emoji images the vision tests and training use: fetched once into Rosetta's cache with npm pack.
     .venv/bin/python -m agent.align.emoji_data

@@ -5,9 +5,9 @@ of the contract: generation parameters as fields, streaming as AIMessageChunks, 
 ``bind_tools``. The core does all the work, so a reply is the same text ``core.chat`` gives for the same
 messages and options.
 
-Limitation: a core cannot be forced to call a tool. ``tool_choice="any"``/``"required"`` (and so
-``with_structured_output``) offers the tools but the model may still answer in text; a tool name only
-narrows the offer to that tool.
+``tool_choice="any"``/``"required"``/a tool name (and so ``with_structured_output``) force a call: local cores
+start the reply inside ``<tool_call>`` under the tools' grammar, OpenAI-compatible endpoints get
+``tool_choice="required"``.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ class RosettaChatModel(BaseChatModel):
 
     # Generation ----------------------------------------------------------------------------------------
 
-    def _options(self, stop: list[str] | None, overrides: dict[str, Any]) -> GenerationOptions:
+    def _options(self, stop: list[str] | None, overrides: dict[str, Any], tool_choice: str = "auto") -> GenerationOptions:
         value = {name: overrides.get(name, getattr(self, name)) for name in _PER_CALL}
         return GenerationOptions(
             max_new_tokens=value["max_tokens"],
@@ -102,16 +102,17 @@ class RosettaChatModel(BaseChatModel):
             top_p=value["top_p"],
             seed=value["seed"],
             stop=tuple(stop if stop is not None else self.stop or ()),
+            tool_choice=tool_choice,
         )
 
     def _start(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> ReplyStream:
         kwargs.pop("stream", None)  # langchain's own streaming switch, already acted on
-        tools = _offered(kwargs.pop("tools", None) or [], kwargs.pop("tool_choice", None))
+        tools, tool_choice = _offered(kwargs.pop("tools", None) or [], kwargs.pop("tool_choice", None))
         overrides = {name: kwargs.pop(name) for name in _PER_CALL if name in kwargs}
         if kwargs:  # refuse rather than silently ignore, e.g. a misspelt option
             raise TypeError(f"RosettaChatModel got unexpected arguments: {', '.join(sorted(kwargs))}")
         # RosettaErrors (bad content blocks, images for a blind core) propagate as they are: one clear line.
-        return self.core.stream(from_langchain(messages), tools, self._options(stop, overrides))
+        return self.core.stream(from_langchain(messages), tools, self._options(stop, overrides, tool_choice))
 
     def _generate(
         self,
@@ -137,10 +138,14 @@ class RosettaChatModel(BaseChatModel):
         # No run_manager.on_llm_new_token here: langchain-core 1.x reports every yielded chunk itself.
         stream = self._start(messages, stop, kwargs)
         hidden = HiddenSpanFilter(*_CALL_MARKUP)
-        for delta in stream:
-            shown = hidden.feed(delta)
-            if shown:
-                yield ChatGenerationChunk(message=AIMessageChunk(content=shown))
+        try:
+            for delta in stream:
+                shown = hidden.feed(delta)
+                if shown:
+                    yield ChatGenerationChunk(message=AIMessageChunk(content=shown))
+        except GeneratorExit:  # the caller stopped reading: stop the model too
+            stream.close()
+            raise
         reply = stream.result()
         chunks = [
             tool_call_chunk(name=call.name, args=json.dumps(call.arguments), id=call.id, index=index)
@@ -169,15 +174,17 @@ def _usage(reply: ChatReply) -> UsageMetadata:
     )
 
 
-def _offered(tools: list[ToolSchema], tool_choice: str | dict[str, Any] | bool | None) -> list[ToolSchema]:
-    """The tools the core is shown for a tool_choice (see the module docstring for what cannot be forced)."""
-    if tool_choice in (None, "auto", "any", "required", True):
-        return tools
-    if tool_choice in ("none", False):
-        return []
+def _offered(tools: list[ToolSchema], tool_choice: str | dict[str, Any] | bool | None) -> tuple[list[ToolSchema], str]:
+    """The tools the core is shown for a tool_choice, and whether a call is required."""
+    if tool_choice in (None, "auto"):
+        return tools, "auto"
+    if not tools or tool_choice in ("none", False):
+        return [], "auto"
+    if tool_choice in ("any", "required", True):
+        return tools, "required"
     name = tool_choice.get("function", {}).get("name") if isinstance(tool_choice, dict) else tool_choice
     chosen = [tool for tool in tools if tool.get("function", tool).get("name") == name]
     if not chosen:
         bound = ", ".join(tool.get("function", tool).get("name", "?") for tool in tools) or "none"
         raise ValueError(f"tool_choice {name!r} names no bound tool (bound: {bound})")
-    return chosen
+    return chosen, "required"

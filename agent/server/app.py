@@ -153,7 +153,7 @@ class RosettaServer:
         self.authorize(request)
         return JSONResponse({"object": "list", "data": self._model_list()})
 
-    async def model(self, request: Request) -> Response:
+    async def model_entry(self, request: Request) -> Response:
         self.authorize(request)
         wanted = request.path_params["model_id"]
         for entry in self._model_list():
@@ -245,7 +245,7 @@ def create_app(model: ChatModel, config: ServerConfig | None = None, tools: Sequ
         Route("/", server.page),
         Route("/health", server.health),
         Route("/v1/models", server.models),
-        Route("/v1/models/{model_id:path}", server.model),
+        Route("/v1/models/{model_id:path}", server.model_entry),
         Route("/v1/chat/completions", server.chat_completions, methods=["POST"]),
         Route("/v1/audio/transcriptions", server.transcriptions, methods=["POST"]),
         Route("/v1/embeddings", server.embeddings, methods=["POST"]),

@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
 from agent.errors import RosettaError
-from agent.events import Done, Error, TextDelta, Thinking, ToolCallEvent, ToolResultEvent
+from agent.events import (
+    Done,
+    Error,
+    TextDelta,
+    Thinking,
+    ToolCallEvent,
+    ToolResultEvent,
+)
 from agent.media import image_to_data_url
 from agent.messages import ImageBlock, ToolCall, ToolResult
 from agent.models.base import ChatModel, Usage

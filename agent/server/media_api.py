@@ -12,7 +12,14 @@ from typing import Any, Callable
 import numpy as np
 
 from agent.errors import RosettaError
-from agent.media import SPEECH_SAMPLE_RATE, AudioLimits, ImageLimits, ImageSource, load_audio, load_image
+from agent.media import (
+    SPEECH_SAMPLE_RATE,
+    AudioLimits,
+    ImageLimits,
+    ImageSource,
+    load_audio,
+    load_image,
+)
 from agent.server.errors import ApiError
 
 # OpenAI's name, and the packaged Whisper models: a client cannot point the server at a file as a "model".

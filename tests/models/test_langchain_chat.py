@@ -133,10 +133,12 @@ def test_tool_choice_narrows_or_removes_the_offered_tools():
     model = RosettaChatModel(core=core)
     model.bind_tools([get_weather, get_time], tool_choice="none").invoke("x")
     model.bind_tools([get_weather, get_time], tool_choice="get_time").invoke("x")
-    model.bind_tools([get_weather, get_time], tool_choice="any").invoke("x")  # offered, not forced
+    model.bind_tools([get_weather, get_time], tool_choice="any").invoke("x")
     assert [[t["function"]["name"] for t in tools] for tools in core.tools_seen] == [
         [], ["get_time"], ["get_weather", "get_time"]
     ]
+    # A named tool or "any" requires a call (the core starts its reply inside <tool_call>).
+    assert [options.tool_choice for options in core.options_seen] == ["auto", "required", "required"]
     with pytest.raises(ValueError, match="names no bound tool"):
         model.bind_tools([get_weather], tool_choice="get_time")
 
@@ -246,6 +248,18 @@ def test_real_tool_calls_name_a_bound_tool_and_fit_its_schema(real):
         assert made["name"] == "get_weather" and isinstance(made["args"].get("city"), str)
         assert isinstance(get_weather.invoke(made).content, str)
     assert reply.content or reply.tool_calls
+
+
+@pytest.mark.slow
+def test_structured_output_on_the_real_model_is_forced_into_the_schema(real):
+    class Weather(BaseModel):
+        """Weather for a city."""
+
+        city: str
+        celsius: int
+
+    answer = real.with_structured_output(Weather).invoke("It is 21 degrees in Lisbon today.", max_tokens=48)
+    assert isinstance(answer, Weather) and answer.city  # forced: a call that fits the schema, whatever its values
 
 
 @pytest.mark.slow
