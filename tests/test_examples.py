@@ -48,3 +48,15 @@ def test_langchain_tool_is_called_both_ways(tmp_path):
     output = run_example("langchain_tool", tmp_path=tmp_path)
     assert "[tool] celsius_to_fahrenheit {'celsius': 25" in output and "77" in output
     assert "langchain calling Rosetta's calculator: 2**10 = 1024" in output
+
+
+def test_openai_client_example_uses_every_endpoint_kind(tmp_path):
+    output = run_example("openai_client", tmp_path=tmp_path)
+    assert "Paris" in output.split("chat:", 1)[1].splitlines()[0]
+    assert "tool call: get_weather" in output and "tools: ['calculator']" in output and "84" in output
+    assert "transcription: What is 12 times 7?" in output
+
+
+def test_langchain_chain_example(tmp_path):
+    output = run_example("langchain_chain", tmp_path=tmp_path)
+    assert "Paris" in output and "structured: CityWeather(city=" in output
