@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from agent.errors import MessageFormatError
+from agent.errors import MediaError, MessageFormatError
 from agent.media import (
     AudioLimits,
     ImageLimits,
@@ -112,8 +112,11 @@ def _block_from_part(part: Any, where: str, rules: MediaRules) -> MediaBlock:
         url = image_url.get("url") if isinstance(image_url, dict) else image_url
         if not isinstance(url, str):
             raise MessageFormatError(f"{where}: an image_url part needs 'image_url': {{'url': ...}}")
-        source = rules.resolve_image_url(url) if rules.resolve_image_url else url
-        return ImageBlock(image=load_image(source, rules.image_limits))
+        try:
+            source = rules.resolve_image_url(url) if rules.resolve_image_url else url
+            return ImageBlock(image=load_image(source, rules.image_limits))
+        except MediaError as error:  # say which part of which message, not just which bytes
+            raise MediaError(f"{where}: {error}") from None
     if kind == "input_audio":
         audio = part.get("input_audio")
         if not isinstance(audio, dict) or not isinstance(audio.get("data"), str):
@@ -122,7 +125,10 @@ def _block_from_part(part: Any, where: str, rules: MediaRules) -> MediaBlock:
             raw = base64.b64decode(audio["data"], validate=True)
         except (binascii.Error, ValueError):
             raise MessageFormatError(f"{where}: input_audio data is not valid base64") from None
-        return AudioBlock(samples=load_audio(raw, limits=rules.audio_limits))
+        try:
+            return AudioBlock(samples=load_audio(raw, limits=rules.audio_limits))
+        except MediaError as error:
+            raise MediaError(f"{where}: {error}") from None
     raise MessageFormatError(f"{where}: unsupported content part type {kind!r}; use text, image_url or input_audio")
 
 

@@ -6,7 +6,9 @@ speech yields an empty transcript (the VAD finds nothing, so Whisper is never as
 
 from __future__ import annotations
 
+import hashlib
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -140,8 +142,25 @@ def transcribe(
     return get_transcriber(options, progress).transcribe(audio, sample_rate)
 
 
+# Transcripts of recent recordings by content: a client that resends its whole conversation each turn (any
+# OpenAI client does) would otherwise have every earlier recording transcribed again on every turn.
+_recent_transcripts: OrderedDict[tuple, str] = OrderedDict()
+_recent_lock = threading.Lock()
+RECENT_TRANSCRIPTS = 256
+
+
 def transcribe_block(block: AudioBlock, options: TranscribeOptions | None = None, progress: bool = False) -> str:
     """Fill ``block.transcript`` (what a text-only model reads for it) and return it."""
     if block.transcript is None:
-        block.transcript = transcribe(block.samples, block.sample_rate, options=options or TranscribeOptions(), progress=progress).text
+        options = options or TranscribeOptions()
+        key = (hashlib.blake2b(block.samples.tobytes(), digest_size=16).hexdigest(), block.sample_rate, options)
+        with _recent_lock:
+            known = _recent_transcripts.get(key)
+        if known is None:
+            known = transcribe(block.samples, block.sample_rate, options=options, progress=progress).text
+            with _recent_lock:
+                _recent_transcripts[key] = known
+                while len(_recent_transcripts) > RECENT_TRANSCRIPTS:
+                    _recent_transcripts.popitem(last=False)
+        block.transcript = known
     return block.transcript

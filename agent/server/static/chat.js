@@ -64,6 +64,34 @@
     return node;
   }
 
+  // One of the SVG symbols defined at the top of index.html.
+  function icon(name) {
+    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    svg.setAttribute("class", "icon");
+    svg.setAttribute("aria-hidden", "true");
+    const use = document.createElementNS("http://www.w3.org/2000/svg", "use");
+    use.setAttribute("href", `#icon-${name}`);
+    svg.append(use);
+    return svg;
+  }
+
+  // A thumbnail; a file the browser cannot show (not really an image?) gets its name instead. It is still
+  // sent: the server has the last word, and says what is wrong with it.
+  function thumbnail(url, name, onBroken) {
+    const image = element("img");
+    image.alt = name;
+    image.addEventListener("error", () => onBroken(image), { once: true });
+    image.src = url;
+    return image;
+  }
+
+  // The name and icon of an audio attachment.
+  function audioLabel(attachment) {
+    const label = element("span", "audio-name");
+    label.append(icon(attachment.icon), attachment.label);
+    return label;
+  }
+
   function readAsDataUrl(blob) {
     return new Promise((resolve, reject) => {
       const reader = new FileReader();
@@ -101,8 +129,9 @@
 
   // Attachments ----------------------------------------------------------------------------------------------
 
-  // An attachment is {kind: "image", name, url} (a data: URL) or {kind: "audio", name, label, data, format, playUrl}
-  // (data: base64 of the file's bytes; playUrl: something an <audio> element can play).
+  // An attachment is {kind: "image", name, url} (a data: URL) or
+  // {kind: "audio", name, label, icon, data, format, playUrl} (data: base64 of the file's bytes; playUrl: an
+  // object URL an <audio> element can play).
   function addAttachment(attachment) {
     state.pending.push(attachment);
     renderAttachments();
@@ -112,16 +141,16 @@
     ui.attachments.replaceChildren(...state.pending.map((attachment, index) => {
       const item = element("div", `attachment ${attachment.kind}`);
       if (attachment.kind === "image") {
-        const image = element("img");
-        image.src = attachment.url;
-        image.alt = attachment.name;
-        item.append(image);
+        item.append(thumbnail(attachment.url, attachment.name, (image) => {
+          item.classList.add("broken");
+          image.replaceWith(element("span", "", `${attachment.name} (no preview)`));
+        }));
       } else {
-        item.append(element("span", "audio-name", attachment.label));
+        item.append(audioLabel(attachment));
       }
       const remove = element("button", "remove", "×");
       remove.type = "button";
-      remove.setAttribute("aria-label", `Remove ${attachment.label || attachment.name}`);
+      remove.setAttribute("aria-label", `Remove ${attachment.name}`);
       remove.addEventListener("click", () => {
         state.pending.splice(index, 1);
         renderAttachments();
@@ -154,7 +183,7 @@
     }
     const url = await readAsDataUrl(file);
     addAttachment({
-      kind: "audio", name: file.name, label: `🎵 ${file.name}`, format,
+      kind: "audio", name: file.name, label: file.name, icon: "music", format,
       data: url.slice(url.indexOf(",") + 1),  // the base64 after "data:<type>;base64,"
       playUrl: URL.createObjectURL(file),
     });
@@ -244,13 +273,13 @@
     const started = performance.now();
     const timer = setInterval(() => {
       const seconds = (performance.now() - started) / 1000;
-      ui.recordLabel.textContent = `Stop ${formatSeconds(seconds)}`;
+      ui.recordLabel.textContent = `Stop recording ${formatSeconds(seconds)}`;
       if (seconds >= MAX_RECORD_SECONDS) stopRecording();
     }, 250);
     state.recorder = { stream, context, source, processor, chunks, timer };
     ui.record.setAttribute("aria-pressed", "true");
     ui.record.setAttribute("aria-label", "Stop recording");
-    ui.recordLabel.textContent = "Stop 0:00";
+    ui.recordLabel.textContent = "Stop recording 0:00";
     showNotice("");
   }
 
@@ -278,7 +307,7 @@
     const wav = new Blob([encodeWav(resampled, wavRate)], { type: "audio/wav" });
     const url = await readAsDataUrl(wav);
     addAttachment({
-      kind: "audio", name: "recording.wav", label: `🎤 Recording ${formatSeconds(samples.length / rate)}`,
+      kind: "audio", name: "recording", label: `Recording ${formatSeconds(samples.length / rate)}`, icon: "mic",
       format: "wav", data: url.slice(url.indexOf(",") + 1), playUrl: URL.createObjectURL(wav),
     });
   }
@@ -352,16 +381,15 @@
       const media = element("div", "media");
       for (const attachment of attachments) {
         if (attachment.kind === "image") {
-          const image = element("img");
-          image.src = attachment.url;
-          image.alt = attachment.name;
-          media.append(image);
+          media.append(thumbnail(attachment.url, attachment.name, (image) => {
+            image.replaceWith(element("span", "no-preview", `${attachment.name} (no preview)`));
+          }));
         } else {
           const audio = element("audio");
           audio.controls = true;
           audio.src = attachment.playUrl;
           audio.setAttribute("aria-label", attachment.label);
-          media.append(audio, element("span", "audio-name", attachment.label));
+          media.append(audio, audioLabel(attachment));
         }
       }
       message.append(media);
@@ -442,7 +470,7 @@
       const box = element("div", "tool");
       box.dataset.callId = id || "";
       const call = element("div", "tool-call");
-      call.append(element("span", "", "🔧"), element("span", "tool-name", name || "tool"));
+      call.append(icon("wrench"), element("span", "tool-name", name || "tool"));
       if (args !== undefined) {
         call.append(element("code", "tool-args", typeof args === "string" ? args : JSON.stringify(args)));
       }
@@ -587,9 +615,11 @@
   }
 
   function setBusy(busy) {
+    const stopHadFocus = document.activeElement === ui.stop;
     ui.send.disabled = busy;
     ui.stop.hidden = !busy;
     ui.messages.setAttribute("aria-busy", String(busy));
+    if (stopHadFocus && !busy) ui.prompt.focus();  // the Stop button disappears: keep the keyboard somewhere useful
   }
 
   // Put a failed turn's text and attachments back in the composer, so nothing typed or attached is lost.
@@ -693,6 +723,10 @@
   });
   ui.newChat.addEventListener("click", newChat);
 
+  ui.apiKeyField.addEventListener("submit", (event) => {  // Enter in the key field: on to the message
+    event.preventDefault();
+    ui.prompt.focus();
+  });
   ui.apiKey.value = sessionStorage.getItem(KEY_STORAGE) || "";
   ui.apiKey.addEventListener("input", () => sessionStorage.setItem(KEY_STORAGE, ui.apiKey.value.trim()));
 
