@@ -86,3 +86,33 @@ def test_the_grammar_holds_when_the_model_is_forced_into_a_call(embedded_model):
         assert parsed.errors == [] and len(parsed.tool_calls) >= 1, text
         call = parsed.tool_calls[0]
         assert not schema_errors(by_name[call.name], call.arguments), json.dumps(call.arguments)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("with_image", [False, True])  # token ids, and the embeddings path an image takes
+def test_tool_choice_required_makes_a_call_even_for_small_talk(embedded_model, with_image):
+    from PIL import Image
+
+    tools = tool_schemas()
+    images = [Image.new("RGB", (32, 32), "red")] if with_image else []
+    message = Message.user("Hello there! How are you today?", images=images)
+    free = embedded_model.chat([message], tools, GenerationOptions(max_new_tokens=60))
+    forced = embedded_model.chat([message], tools, GenerationOptions(max_new_tokens=60, tool_choice="required"))
+    assert forced.finish_reason == "tool_calls" and len(forced.tool_calls) >= 1, forced.text
+    by_name = {tool["function"]["name"]: tool["function"]["parameters"] for tool in tools}
+    assert not schema_errors(by_name[forced.tool_calls[0].name], forced.tool_calls[0].arguments)
+    assert OPEN not in forced.text  # the call is parsed out of the text, as any call is
+    opening = len(embedded_model.tokenizer(OPEN + "\n", add_special_tokens=False).input_ids)
+    assert forced.usage.prompt_tokens == free.usage.prompt_tokens + opening  # the same prompt, opened into a call
+
+
+def test_a_closed_stream_stops_the_model_and_frees_it(embedded_model):
+    stream = embedded_model.stream([Message.user("Write a long story about a dragon.")], options=GenerationOptions(max_new_tokens=400))
+    pieces = iter(stream)
+    next(pieces), next(pieces)
+    stream.close()  # as the server does when a client leaves: generate() stops at the next token
+    # What generate() left in the prompt cache is the prompt and the tokens it made before it stopped.
+    cache = embedded_model.prefix_cache
+    assert cache._cache.get_seq_length() - len(cache._ids) < 50  # not the 400 it was asked for
+    short = embedded_model.chat([Message.user("Hi")], options=GenerationOptions(max_new_tokens=3))
+    assert short.usage.completion_tokens <= 3  # the model's one generation thread was free again
