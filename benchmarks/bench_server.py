@@ -18,7 +18,6 @@ import io
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -169,12 +168,6 @@ def overhead(url: str, count: int) -> dict:
     }
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
@@ -182,6 +175,8 @@ def main() -> None:
     parser.add_argument("--overhead", type=int, default=20, help="requests for the HTTP-vs-Python comparison (0: skip)")
     parser.add_argument("--out", default=str(ROOT / "docs" / "server_bench.json"))
     args = parser.parse_args()
+
+    from agent.server.run import free_port
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"

@@ -254,7 +254,6 @@ class HFChatModel(ChatModel):
         return set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
 
 
-
 class _WhenSet(StoppingCriteria):
     """Stops generate() once an event is set (checked after every token)."""
 

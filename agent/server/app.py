@@ -118,12 +118,6 @@ class RosettaServer:
         if scheme.lower() != "bearer" or not any(hmac.compare_digest(given, k.encode()) for k in self.config.api_keys):
             raise ApiError(401, "missing or wrong API key; send the header 'Authorization: Bearer <key>'", code="invalid_api_key")
 
-    async def _slot(self) -> None:
-        await self.capacity.acquire()
-
-    def _release(self) -> None:
-        self.capacity.release()
-
     @staticmethod
     async def _json(request: Request) -> Any:
         raw = await request.body()
@@ -165,12 +159,12 @@ class RosettaServer:
         self.authorize(request)
         body = await self._json(request)
         chat = await run_in_threadpool(parse_chat_request, body, self.config, self.rules)
-        await self._slot()
+        await self.capacity.acquire()
         if chat.agent:
             tools = self.tools
-            run = ThreadedRun(lambda: run_agent(self.model, tools, chat), self._release)
+            run = ThreadedRun(lambda: run_agent(self.model, tools, chat), self.capacity.release)
         else:
-            run = ThreadedRun(lambda: run_plain(self.model, chat), self._release)
+            run = ThreadedRun(lambda: run_plain(self.model, chat), self.capacity.release)
         completion = Completion(chat)
         items = run.__aiter__()
         try:
@@ -210,13 +204,13 @@ class RosettaServer:
             audio_bytes = await upload.read()
             fields = {key: value for key, value in form.items() if isinstance(value, str)}
         parsed = await run_in_threadpool(parse_transcription_form, fields, audio_bytes, self.audio_limits)
-        await self._slot()
+        await self.capacity.acquire()
         try:
             text, media_type = await run_in_threadpool(transcribe_request, parsed)
         except RosettaError as error:
             raise ApiError(400, str(error), "file", "invalid_audio") from None
         finally:
-            self._release()
+            self.capacity.release()
         return Response(text, media_type=media_type)
 
     async def embeddings(self, request: Request) -> Response:
@@ -224,11 +218,11 @@ class RosettaServer:
         body = await self._json(request)
         accepted = (SPACE_MODEL, self.config.model_id, self.config.agent_model_id)
         inputs, encoding = await run_in_threadpool(parse_embedding_inputs, body, self.resolve_image_url, self.image_limits, accepted)
-        await self._slot()
+        await self.capacity.acquire()
         try:
             reply = await run_in_threadpool(embed, self.space, inputs, encoding, SPACE_MODEL)
         finally:
-            self._release()
+            self.capacity.release()
         return JSONResponse(reply)
 
     async def not_found(self, request: Request) -> Response:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 MiB = 1024 * 1024
@@ -37,9 +37,10 @@ class ServerConfig:
     # Agent mode: the file tools read inside this folder (None: no file tools).
     root: Path | None = None
 
-    agent_model_id: str = field(init=False)
-
     def __post_init__(self) -> None:
-        self.agent_model_id = f"{self.model_id}-agent"
         if self.concurrency < 1 or self.queue_size < 0:
             raise ValueError("concurrency must be at least 1 and queue_size at least 0")
+
+    @property
+    def agent_model_id(self) -> str:
+        return f"{self.model_id}-agent"

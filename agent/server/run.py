@@ -43,7 +43,7 @@ class BackgroundServer:
                  space: Any = None, log_level: str = "warning"):
         config = config or ServerConfig()
         if config.port == 0:
-            config.port = _free_port(config.host)
+            config.port = free_port(config.host)
         self.config = config
         self._server = uvicorn.Server(_uvicorn_config(model, config, tools, space, log_level))
         self._thread = threading.Thread(target=self._server.run, name="rosetta-server", daemon=True)
@@ -66,7 +66,8 @@ class BackgroundServer:
         self._thread.join(10)
 
 
-def _free_port(host: str) -> int:
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now (the kernel's pick), for servers started by tests and benchmarks."""
     with socket.socket() as probe:
         probe.bind((host, 0))
         return probe.getsockname()[1]

@@ -11,11 +11,7 @@ import time
 import httpx
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from agent.server.run import free_port
 
 
 def _listening_addresses(port: int) -> list[str]:
@@ -35,7 +31,7 @@ def _rosetta(*args: str) -> list[str]:
 
 @pytest.mark.slow
 def test_serve_starts_on_loopback_and_answers(tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "ROSETTA_SERVER_KEYS": "sk-a, sk-b"}
     process = subprocess.Popen(_rosetta("serve", "--port", str(port)), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
