@@ -40,7 +40,7 @@ def _add_generation_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--system", help="system prompt (default: the model's own)")
 
 
-TRAIN_STAGES = ("vision", "projector", "lora", "tools")
+TRAIN_STAGES = ("vision", "projector", "lora", "tools", "audio")
 SPEECH_ENGINES = ("auto", "openai-whisper", "faster-whisper", "transformers")
 
 
@@ -89,10 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--output", "-o", metavar="FILE", help="write here instead of standard output")
     transcribe.set_defaults(handler=run_transcribe)
 
-    train = commands.add_parser("train", help="train Rosetta's vision side (checkpoints; rerun to resume)")
+    train = commands.add_parser("train", help="train Rosetta's vision side or audio tower (checkpoints; rerun to resume)")
     train.add_argument("stage", choices=TRAIN_STAGES, help="vision: image encoder (CLIP loss); projector: LLaVA "
                        "stage 1 (captions, LLM frozen); lora: stage 2 (instructions, LoRA on the LLM); tools: stage 3 "
-                       "(the stage-2 adapter learns tool use)")
+                       "(the stage-2 adapter learns tool use); audio: bind speech to the shared space (Whisper encoder + head)")
     train.add_argument("--out", metavar="DIR", help="run folder: checkpoints, history, curves (default: the cache)")
     train.add_argument("--steps", type=int, help="optimizer steps (default: the stage's)")
     train.add_argument("--batch-size", type=int, help="scenes per step (default: the stage's)")

@@ -34,6 +34,14 @@ if [ -n "$extras" ] && [ ! -x /usr/bin/chromium ]; then
         echo "setup: no /usr/bin/chromium; the browser test will be skipped (install Debian's chromium package)" >&2
     fi
 fi
+if [ -n "$extras" ] && ! command -v espeak-ng > /dev/null; then
+    # The audio tower trains and is tested on speech from espeak-ng's many voices (held-out voices need them).
+    if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng > /dev/null
+    else
+        echo "setup: no espeak-ng; the audio tower's training test will be skipped (install Debian's espeak-ng package)" >&2
+    fi
+fi
 if [ -n "$extras" ]; then
     # The emoji images the vision tests and training use: fetched once into Rosetta's cache with npm pack.
     .venv/bin/python -m agent.align.emoji_data

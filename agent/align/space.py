@@ -4,6 +4,7 @@
     space = load_space("hf:openai/clip-vit-base-patch32")   # any Hugging Face CLIP / SigLIP, id or folder
     space.embed_images([...]) / space.embed_texts([...])    # (N, dim) unit vectors; cosine = dot product
     space.classify(images, ["dog", "cat"])                   # zero-shot: best label per image, with scores
+    space.embed_audio(["memo.wav"])                          # rosetta only: recordings by sound (the audio tower)
 """
 
 from __future__ import annotations
@@ -61,6 +62,10 @@ class EmbeddingSpace(ABC):
             return torch.empty(0, self.dim)
         return torch.cat([self._embed_pil(loaded[i : i + batch_size]) for i in range(0, len(loaded), batch_size)])
 
+    def embed_audio(self, clips: Sequence) -> torch.Tensor:
+        """Recordings (paths, bytes, AudioBlocks, 16 kHz arrays) -> (N, dim) unit vectors, by sound, not transcript."""
+        raise ModelLoadError(f"the embedding space {self.name} has no audio tower; use the rosetta space (or transcribe first)")
+
     def classify(
         self, images: Sequence[ImageSource], labels: Sequence[str], template: str = DEFAULT_TEMPLATE, top: int = 5
     ) -> list[list[Match]]:
@@ -84,6 +89,7 @@ class RosettaSpace(EmbeddingSpace):
         from agent.align.text_encoder import SentenceEncoder
 
         folder = folder or SHIPPED_WEIGHTS
+        self.folder, self.device, self._audio = folder, device, None
         self.vision, meta = load_vision(folder)
         self.vision.to(device)
         self.text = SentenceEncoder(meta["text_model"], device=device)
@@ -102,6 +108,36 @@ class RosettaSpace(EmbeddingSpace):
 
     def embed_texts(self, texts: Sequence[str]) -> torch.Tensor:
         return self.text.encode(list(texts))
+
+    @property
+    def audio(self):
+        """The audio tower bound to this space's text side: the folder's own, else the shipped one (loaded on first use)."""
+        if self._audio is None:
+            from agent.align.audio_space import SHIPPED_AUDIO, load_audio_tower
+
+            own = self.folder if (self.folder / "audio.json").is_file() else SHIPPED_AUDIO
+            tower = load_audio_tower(own, device=self.device)
+            if tower.meta.get("text_model") != self.text.name:
+                raise ModelLoadError(
+                    f"the audio tower in {own} was bound to {tower.meta.get('text_model')!r}, not this space's text "
+                    f"model {self.text.name!r}; train one for it with `rosetta train audio`"
+                )
+            self._audio = tower
+        return self._audio
+
+    def embed_audio(self, clips: Sequence) -> torch.Tensor:
+        """Paths, bytes, AudioBlocks, or arrays of 16 kHz mono samples -> (N, dim) unit vectors."""
+        import numpy as np
+        import soxr
+
+        from agent.messages import AudioBlock
+
+        samples = []
+        for clip in clips:
+            block = AudioBlock.load(clip, sample_rate=16_000 if isinstance(clip, np.ndarray) else None) if not isinstance(clip, AudioBlock) else clip
+            rate = block.sample_rate
+            samples.append(block.samples if rate == 16_000 else soxr.resample(block.samples, rate, 16_000).astype(np.float32))
+        return self.audio.embed(samples)
 
 
 def load_space(spec: str = "rosetta", device: str = "cpu") -> EmbeddingSpace:

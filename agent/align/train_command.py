@@ -12,7 +12,7 @@ from agent.paths import rosetta_home
 
 @dataclass
 class TrainRequest:
-    stage: str  # vision | projector | lora | tools
+    stage: str  # vision | projector | lora | tools | audio
     out: str | None = None
     steps: int | None = None
     batch_size: int | None = None
@@ -39,6 +39,11 @@ def run_training(request: TrainRequest) -> str:
 
         train_contrastive(_override(ContrastiveConfig(), request), folder)
         products = ["vision.safetensors", "vision.json", "vision_curves.png"]
+    elif request.stage == "audio":
+        from agent.align.train_audio import AudioTrainConfig, train_audio
+
+        train_audio(_override(AudioTrainConfig(), request), folder)
+        products = ["audio.safetensors", "audio.json", "audio_curves.png"]
     elif request.stage == "tools":
         from agent.align.train_tool_use import ToolTrainConfig, train_tool_use
 

@@ -143,7 +143,7 @@ def plot_history(history: list[dict[str, float]], path: Path, title: str, smooth
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = [key for key in history[0] if key != "step"] if history else []
+    keys = [key for key in dict.fromkeys(key for row in history for key in row) if key != "step"]  # some rows log more
     figure, axes = plt.subplots(1, max(1, len(keys)), figsize=(4.2 * max(1, len(keys)), 3.2), squeeze=False)
     for axis, key in zip(axes[0], keys):
         points = [(row["step"], row[key]) for row in history if key in row]

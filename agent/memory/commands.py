@@ -40,6 +40,8 @@ def add_memory_parser(commands: argparse._SubParsersAction, add_speech: Callable
     where.add_argument("--collection", default="rosetta_memory", help="Milvus collection name (with --milvus)")
     where.add_argument("--space", default="rosetta", help="embedding space: rosetta, a trained folder, hf:<CLIP/SigLIP>")
     where.add_argument("--no-ocr", action="store_true", help="do not read the text in added images")
+    where.add_argument("--audio-by", choices=("transcript", "tower"), default="transcript",
+                       help="embed recordings by their transcript (default) or by sound with the audio tower (no transcript)")
     actions = memory.add_subparsers(dest="action", required=True)
 
     add = actions.add_parser("add", help="remember files: images, recordings (by their words), .txt/.md text")
@@ -51,7 +53,7 @@ def add_memory_parser(commands: argparse._SubParsersAction, add_speech: Callable
     search = actions.add_parser("search", help="find items by text, image, recording, or like a stored item")
     search.add_argument("query", nargs="?", help="what to look for, in words")
     search.add_argument("--image", metavar="PATH", help="search by this image instead")
-    search.add_argument("--audio", metavar="PATH", help="search by what is said in this recording instead")
+    search.add_argument("--audio", metavar="PATH", help="search by this recording instead (by its words, or its sound with --audio-by tower)")
     search.add_argument("--like", metavar="ID", help="items similar to this stored item")
     search.add_argument("-k", "--top", type=int, default=5, help="how many hits (default 5)")
     search.add_argument("--sheet", metavar="PNG", help="also write the image hits as a contact sheet")
@@ -92,7 +94,7 @@ def filter_from_args(args: argparse.Namespace) -> Filter:
 def open_memory(args: argparse.Namespace, speech=None, writable: bool = True) -> Memory:
     from agent.speech.transcriber import TranscribeOptions
 
-    embedder = EmbedderConfig(space=args.space, ocr=not args.no_ocr, speech=speech or TranscribeOptions())
+    embedder = EmbedderConfig(space=args.space, ocr=not args.no_ocr, speech=speech or TranscribeOptions(), audio=args.audio_by)
     config = MemoryConfig(embedder=embedder)
     if args.milvus:
         if args.folder is None:

@@ -1,9 +1,11 @@
 """How items of each modality enter the shared space.
 
-Texts and images go through the embedding space's two towers. A recording enters through its words: Whisper
-transcribes it and the transcript is embedded on the text side (the space has no audio tower), so "the voice
-memo about the meeting" finds a clip by what was said in it. Images may also be read (OCR) so their text is
-kept and shown with them.
+Texts and images go through the embedding space's two towers. A recording enters one of two ways:
+- ``audio="transcript"`` (default): Whisper transcribes it and the transcript is embedded on the text side, so
+  "the voice memo about the meeting" finds a clip by what was said in it, and the words are kept and shown;
+- ``audio="tower"``: the space's audio tower embeds the sound itself (``agent/align/audio_space.py``), with no
+  transcript: no decoding (a few times faster), and clips Whisper cannot transcribe still get a place.
+Images may also be read (OCR) so their text is kept and shown with them.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from agent.errors import MediaError
+from agent.errors import MediaError, RosettaError
 from agent.messages import AudioBlock
 from agent.speech.transcriber import TranscribeOptions
 
@@ -24,12 +26,18 @@ class EmbedderConfig:
     device: str = "cpu"
     ocr: bool = True  # read the text in images and keep it with them
     speech: TranscribeOptions = field(default_factory=TranscribeOptions)
+    audio: str = "transcript"  # transcript | tower (see above)
+
+
+AUDIO_MODES = ("transcript", "tower")
 
 
 class MemoryEmbedder:
     """Loads the space on first use: opening a store to list or forget costs no model load."""
 
     def __init__(self, config: EmbedderConfig = EmbedderConfig(), space=None):
+        if config.audio not in AUDIO_MODES:
+            raise RosettaError(f"unknown audio mode {config.audio!r}; use one of {', '.join(AUDIO_MODES)}")
         self.config = config
         self._space = space
 
@@ -42,8 +50,18 @@ class MemoryEmbedder:
         return self._space
 
     @property
+    def by_sound(self) -> bool:
+        return self.config.audio == "tower"
+
+    @property
     def version(self) -> str:
-        return self.space.version
+        """The space's version, plus the audio tower's when recordings are embedded by sound: a store made one
+        way is never searched the other way (vectors of a transcript and of a sound differ)."""
+        if not self.by_sound:
+            return self.space.version
+        from agent.align.space import weights_fingerprint
+
+        return f"{self.space.version}:audio-tower:{weights_fingerprint(self.space.audio.head)}"
 
     @property
     def dim(self) -> int:
@@ -58,6 +76,11 @@ class MemoryEmbedder:
         if not images:
             return np.empty((0, self.dim), np.float32)
         return self.space.embed_images(images).numpy().astype(np.float32)
+
+    def embed_audio(self, clips: list[AudioBlock]) -> np.ndarray:
+        if not clips:
+            return np.empty((0, self.dim), np.float32)
+        return self.space.embed_audio(clips).numpy().astype(np.float32)
 
     def transcribe(self, block: AudioBlock) -> str:
         """The words of a recording; a clip with no speech is refused (memory finds recordings by their words)."""

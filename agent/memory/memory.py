@@ -2,7 +2,8 @@
 
     memory = Memory.open()                                   # ~/.cache/rosetta/memory, the shipped space
     memory.add_image("dog.jpg", tags=["pets"])               # a copy is kept; its text is read (OCR)
-    memory.add_audio("memo.wav")                             # transcribed; found by its words
+    memory.add_audio("memo.wav")                             # transcribed; found by its words (or by sound:
+                                                             # EmbedderConfig(audio="tower"), no transcript)
     memory.add_text("The meeting moved to Friday.")
     memory.search("a photo of a dog", where=Filter(modalities=("image",)))
     memory.search(Image.open("cat.png"))                     # images like this one (and texts about it)
@@ -62,6 +63,7 @@ class NewItem:
     item: MemoryItem
     text: str | None = None  # embedded on the text side
     image: Image.Image | None = None  # embedded on the image side
+    audio: AudioBlock | None = None  # embedded by the audio tower
     content: bytes | None = None
     suffix: str = ""
     vector: np.ndarray | None = None  # already embedded in this memory's space (a batch job's output, say)
@@ -185,10 +187,10 @@ class Memory:
         return NewItem(item, image=picture, content=content, suffix=suffix)
 
     def prepare_audio(self, audio: AudioSource | AudioBlock, **metadata) -> NewItem:
-        """A recording, transcribed now (refused when it holds no speech); a copy will be kept."""
+        """A recording, transcribed now (refused when it holds no speech) or, by sound, not; a copy will be kept."""
         metadata = _metadata(metadata)
         block = audio if isinstance(audio, AudioBlock) else AudioBlock.load(audio)
-        transcript = self.embedder.transcribe(block)
+        transcript = "" if self.embedder.by_sound else self.embedder.transcribe(block)
         source_path = Path(block.source).expanduser() if block.source else None
         if source_path is not None and source_path.suffix.lower() in AUDIO_SUFFIXES and source_path.is_file():
             content, suffix = source_path.read_bytes(), source_path.suffix.lower()
@@ -197,6 +199,8 @@ class Memory:
             content, suffix = audio_to_wav_bytes(block.samples, block.sample_rate), ".wav"
         extra = {"duration": round(block.duration, 2), **metadata.pop("extra", {})}
         item = MemoryItem("audio", text=transcript, extra=extra, **metadata)
+        if self.embedder.by_sound:
+            return NewItem(item, audio=block, content=content, suffix=suffix)
         return NewItem(item, text=transcript, content=content, suffix=suffix)
 
     def prepare_file(self, path: str | Path, **metadata) -> NewItem:
@@ -295,6 +299,8 @@ class Memory:
         if isinstance(query, Image.Image):
             return self.embedder.embed_images([query])[0]
         if isinstance(query, AudioBlock):
+            if self.embedder.by_sound:
+                return self.embedder.embed_audio([query])[0]
             return self.embedder.embed_texts([self.embedder.transcribe(query)])[0]
         raise MemoryStoreError(f"cannot search by a {type(query).__name__}; use text, an image or a recording")
 
@@ -362,6 +368,11 @@ class Memory:
                 if item.modality == "image":
                     picture = load_image(self.content.path(item.content_file))
                     entries.append(NewItem(item, image=picture))
+                elif item.modality == "audio" and self.embedder.by_sound:
+                    entries.append(NewItem(item, audio=AudioBlock.load(self.content.path(item.content_file))))
+                elif item.modality == "audio" and not item.text:  # stored by sound, now found by its words
+                    block = AudioBlock.load(self.content.path(item.content_file))
+                    entries.append(NewItem(item, text=self.embedder.transcribe(block)))
                 else:
                     entries.append(NewItem(item, text=item.text))
             return self._embed(entries)
@@ -376,12 +387,15 @@ class Memory:
             if entry.vector is not None:
                 vectors[i] = entry.vector
         pending = [(i, e) for i, e in enumerate(entries) if e.vector is None]
-        texts = [(i, e.text) for i, e in pending if e.image is None]
+        texts = [(i, e.text) for i, e in pending if e.image is None and e.audio is None]
         images = [(i, e.image) for i, e in pending if e.image is not None]
+        clips = [(i, e.audio) for i, e in pending if e.audio is not None]
         if texts:
             vectors[[i for i, _ in texts]] = self.embedder.embed_texts([t for _, t in texts])
         if images:
             vectors[[i for i, _ in images]] = self.embedder.embed_images([p for _, p in images])
+        if clips:
+            vectors[[i for i, _ in clips]] = self.embedder.embed_audio([c for _, c in clips])
         return vectors
 
     def stats(self) -> dict:

@@ -12,7 +12,7 @@ from PIL import Image
 from agent.align.emoji_data import load_concepts
 from agent.align.scenes import render_scene, single_object_scene
 from agent.align.space import load_space
-from agent.errors import MediaError
+from agent.errors import MediaError, RosettaError
 from agent.memory.embedder import EmbedderConfig, MemoryEmbedder
 from agent.memory.memory import Memory
 from agent.memory.records import EmbeddingVersionError, Filter, MemoryStoreError
@@ -81,6 +81,39 @@ def test_recordings_are_found_by_their_words(memory, tmp_path):
     assert "airport" in memory.search(question, k=1, where=Filter(modalities=("text",)))[0].item.text
     stored = memory.content_path(best.item)
     assert stored.read_bytes() == (tmp_path / "meeting.wav").read_bytes()  # the original file is kept
+
+
+def test_recordings_are_found_by_their_sound_without_a_transcript(tmp_path, space):
+    """audio="tower": recordings are embedded by the audio tower, so nothing is transcribed, and a store made
+    one way is never searched the other way until it is re-embedded."""
+    by_sound = MemoryEmbedder(EmbedderConfig(ocr=False, audio="tower"), space=space)
+    sentences = {  # the audio tower's own kind of sentence; none is in its training set
+        "kettle.wav": "Remember to buy a kettle on Thursday.",
+        "passport.wav": "I left my passport in the hotel.",
+        "party.wav": "The birthday party moved to Sunday at noon.",
+        "piano.wav": "Call Tara about the piano after lunch.",
+    }
+    with Memory.open(tmp_path / "m", embedder=by_sound) as memory:
+        for name, sentence in sentences.items():
+            write_speech(tmp_path / name, sentence)
+            item = memory.add_file(tmp_path / name)
+            assert item.text == ""  # no transcript was made
+        memory.add_text("Bring the green umbrella to the museum.")
+        found = [memory.search(sentence, k=1, where=Filter(modalities=("audio",)))[0].item.source
+                 for sentence in sentences.values()]
+        assert sum(a == b for a, b in zip(found, sentences)) >= 3, found  # 4 clips: chance is 1 in 4 each
+        # Text by audio: a spoken sentence finds the note about the same things.
+        spoken = AudioBlock.load(_spoken(tmp_path, "Bring the green umbrella to the museum."))
+        assert "umbrella" in memory.search(spoken, k=1, where=Filter(modalities=("text",)))[0].item.text
+    by_words = MemoryEmbedder(EmbedderConfig(ocr=False), space=space)
+    with Memory.open(tmp_path / "m", embedder=by_words) as memory:
+        with pytest.raises(EmbeddingVersionError, match="re-embed"):
+            memory.search("kettle")
+        assert memory.reembed() == 5  # the recordings are transcribed now, from their stored files
+        hit = memory.search("when is the birthday party", k=1, where=Filter(modalities=("audio",)))[0]
+        assert hit.item.source == "party.wav"
+    with pytest.raises(RosettaError, match="unknown audio mode"):
+        MemoryEmbedder(EmbedderConfig(audio="vibes"))
 
 
 def _spoken(tmp_path, text: str):
