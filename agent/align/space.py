@@ -134,9 +134,12 @@ class RosettaSpace(EmbeddingSpace):
 
         samples = []
         for clip in clips:
-            block = AudioBlock.load(clip, sample_rate=16_000 if isinstance(clip, np.ndarray) else None) if not isinstance(clip, AudioBlock) else clip
-            rate = block.sample_rate
-            samples.append(block.samples if rate == 16_000 else soxr.resample(block.samples, rate, 16_000).astype(np.float32))
+            if not isinstance(clip, AudioBlock):
+                clip = AudioBlock.load(clip, sample_rate=16_000 if isinstance(clip, np.ndarray) else None)
+            if clip.sample_rate != 16_000:  # a block made by hand may carry another rate
+                samples.append(soxr.resample(clip.samples, clip.sample_rate, 16_000).astype(np.float32))
+            else:
+                samples.append(clip.samples)
         return self.audio.embed(samples)
 
 

@@ -8,6 +8,7 @@ sentences, read by held-out voices, are scored during training (audio->text Reca
 
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,13 +92,16 @@ def prepare_frames(spoken: SpokenSet, frames: WhisperFrames, cache: Path) -> Non
     key = spoken.name.replace(" ", "_").replace(",", "")
     with tqdm(total=len(spoken.sentences), desc=f"Speaking and encoding ({spoken.name})", unit="clip") as bar:
         for start in range(0, len(spoken.sentences), CHUNK):
-            path = cache / f"{key}_{start:06d}.pt"
+            pairs = list(zip(spoken.sentences[start : start + CHUNK], spoken.voices[start : start + CHUNK]))
+            # Named by what the chunk holds: another seed or size never picks up this run's clips.
+            digest = hashlib.sha256(repr([(sentence, voice.label) for sentence, voice in pairs]).encode()).hexdigest()[:12]
+            path = cache / f"{key}_{start:06d}_{digest}.pt"
             if path.is_file():
                 chunk = torch.load(path, weights_only=True)
                 bar.update(len(chunk))
             else:
                 chunk = []
-                for sentence, voice in zip(spoken.sentences[start : start + CHUNK], spoken.voices[start : start + CHUNK]):
+                for sentence, voice in pairs:
                     chunk.append(frames(speak(sentence, voice)).half())  # half precision: half the cache and memory
                     bar.update()
                 partial = path.with_suffix(".partial")
@@ -121,7 +125,7 @@ def score(head: AudioHead, spoken: SpokenSet, targets: torch.Tensor) -> dict[str
 def train_audio(config: AudioTrainConfig, folder: Path, accelerator: Accelerator | None = None) -> dict[str, Any]:
     """Train (or resume) into ``folder``; write audio.safetensors, audio.json, audio_curves.png there."""
     require_engines("espeak", *(["piper"] if config.piper_share > 0 else []))
-    accelerator = accelerator or Accelerator(cpu=True)  # a 1M-parameter head: the GPU would wait on the CPU anyway
+    accelerator = accelerator or Accelerator(cpu=True)  # a 0.8M-parameter head: a GPU would only wait on the CPU
     torch.manual_seed(config.seed)
     text = SentenceEncoder(config.tower.text_model)
     if text.dim != config.tower.dim:
@@ -140,8 +144,6 @@ def train_audio(config: AudioTrainConfig, folder: Path, accelerator: Accelerator
     model = torch.nn.ModuleDict({"head": head, "loss": loss_module})
     run = TrainingRun(folder, accelerator, config.steps, config.save_every,
                       trainable={"model": model, "optimizer": optimizer, "scheduler": scheduler})
-    for parameter in model.parameters():
-        parameter.requires_grad_(True)
     run.resume()
     with run.progress("Training the audio tower (contrastive)") as bar:
         while run.step < config.steps:

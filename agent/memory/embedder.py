@@ -4,7 +4,8 @@ Texts and images go through the embedding space's two towers. A recording enters
 - ``audio="transcript"`` (default): Whisper transcribes it and the transcript is embedded on the text side, so
   "the voice memo about the meeting" finds a clip by what was said in it, and the words are kept and shown;
 - ``audio="tower"``: the space's audio tower embeds the sound itself (``agent/align/audio_space.py``), with no
-  transcript: no decoding (a few times faster), and clips Whisper cannot transcribe still get a place.
+  transcript: no decoding (12-15x faster here), and clips Whisper transcribes badly still get a place; but it
+  knows only the kind of speech it was bound on (docs/alignment.md), so transcripts stay the default.
 Images may also be read (OCR) so their text is kept and shown with them.
 """
 
@@ -59,8 +60,11 @@ class MemoryEmbedder:
         way is never searched the other way (vectors of a transcript and of a sound differ)."""
         if not self.by_sound:
             return self.space.version
-        from agent.align.space import weights_fingerprint
+        from agent.align.space import RosettaSpace, weights_fingerprint
 
+        if not isinstance(self.space, RosettaSpace):
+            raise RosettaError(f"the space {self.space.name} has no audio tower; store recordings by transcript "
+                               "(--audio-by transcript) or use the rosetta space")
         return f"{self.space.version}:audio-tower:{weights_fingerprint(self.space.audio.head)}"
 
     @property

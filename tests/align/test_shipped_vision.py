@@ -46,7 +46,8 @@ def space() -> RosettaSpace:
 def test_weights_are_small_safetensors() -> None:
     files = [path for path in SHIPPED_WEIGHTS.rglob("*") if path.is_file()]
     weights = [path for path in files if path.suffix == ".safetensors"]
-    assert {path.name for path in weights} == {"vision.safetensors", "projector.safetensors", "adapter_model.safetensors"}
+    assert {path.name for path in weights} == {"vision.safetensors", "projector.safetensors", "adapter_model.safetensors",
+                                               "audio.safetensors"}
     assert sum(path.stat().st_size for path in weights) <= 20 * 2**20
 
 

@@ -116,6 +116,14 @@ def test_recordings_are_found_by_their_sound_without_a_transcript(tmp_path, spac
         MemoryEmbedder(EmbedderConfig(audio="vibes"))
 
 
+def test_recordings_by_sound_need_a_space_with_an_audio_tower(tmp_path):
+    from tests.align.test_hf_space import build_tiny_clip
+
+    clip_space = f"hf:{build_tiny_clip(tmp_path / 'clip')}"
+    with pytest.raises(RosettaError, match="no audio tower.*--audio-by transcript"):
+        Memory.open(tmp_path / "m", embedder=MemoryEmbedder(EmbedderConfig(space=clip_space, ocr=False, audio="tower")))
+
+
 def _spoken(tmp_path, text: str):
     path = tmp_path / "question.wav"
     write_speech(path, text)
