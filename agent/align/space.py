@@ -62,6 +62,18 @@ class EmbeddingSpace(ABC):
             return torch.empty(0, self.dim)
         return torch.cat([self._embed_pil(loaded[i : i + batch_size]) for i in range(0, len(loaded), batch_size)])
 
+    @property
+    def grounder(self):
+        """The grounding head trained on this image encoder (``agent/align/grounding.py``), or None if none was."""
+        if self._grounder is None:
+            from agent.align.grounding import load_grounder
+
+            try:
+                self._grounder = load_grounder(self)
+            except ModelLoadError:
+                self._grounder = False  # looked once; not there
+        return self._grounder or None
+
     def embed_audio(self, clips: Sequence) -> torch.Tensor:
         """Recordings (paths, bytes, AudioBlocks, 16 kHz arrays) -> (N, dim) unit vectors, by sound, not transcript."""
         raise ModelLoadError(f"the embedding space {self.name} has no audio tower; use the rosetta space (or transcribe first)")
@@ -89,7 +101,7 @@ class RosettaSpace(EmbeddingSpace):
         from agent.align.text_encoder import SentenceEncoder
 
         folder = folder or SHIPPED_WEIGHTS
-        self.folder, self.device, self._audio = folder, device, None
+        self.folder, self.device, self._audio, self._grounder = folder, device, None, None
         self.vision, meta = load_vision(folder)
         self.vision.to(device)
         self.text = SentenceEncoder(meta["text_model"], device=device)

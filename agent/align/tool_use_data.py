@@ -196,8 +196,12 @@ def locate_turn(rng: random.Random, scene: Scene) -> Turn | None:
                     f"Where's {article(name)} in this image?", f"Mark the {name}.", f"Draw a box around the {name}.",
                     f"Which part of the photo has the {name}?", f"Zoom in on the {name}.", f"I can't find the {name} here, where is it?")
     x0, y0, x1, y1 = item.box
-    observation = (f"found {name} at box [{x0}, {y0}, {x1}, {y1}] (pixels, image {scene.size} x {scene.size}), "
-                   f"similarity {rng.uniform(0.25, 0.6):.2f}; the crop is attached")
+    where = f"box [{x0}, {y0}, {x1}, {y1}] (pixels, image {scene.size} x {scene.size})"
+    if rng.random() < 0.5:  # the tool's two answers: grounding (Rosetta's space) and the window search (others)
+        observation = (f"found {name} at {where}, holding {rng.uniform(0.2, 0.7):.0%} of the attention, crop similarity "
+                       f"{rng.uniform(0.13, 0.4):.2f}; the heatmap (red: where the attention went, yellow: the box) and the crop are attached")
+    else:
+        observation = f"found {name} at {where}, similarity {rng.uniform(0.25, 0.6):.2f}; the crop is attached"
     answer = f"The {name} is at the {scene.region(item)}, box [{x0}, {y0}, {x1}, {y1}]."
     return Turn(_polite(rng, request), "locate", {"object": name}, observation, answer, scene)
 

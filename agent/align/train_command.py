@@ -12,7 +12,7 @@ from agent.paths import rosetta_home
 
 @dataclass
 class TrainRequest:
-    stage: str  # vision | projector | lora | tools | audio
+    stage: str  # vision | projector | lora | tools | audio | grounding
     out: str | None = None
     steps: int | None = None
     batch_size: int | None = None
@@ -44,6 +44,11 @@ def run_training(request: TrainRequest) -> str:
 
         train_audio(_override(AudioTrainConfig(), request), folder)
         products = ["audio.safetensors", "audio.json", "audio_curves.png"]
+    elif request.stage == "grounding":
+        from agent.align.train_grounding import GroundingTrainConfig, train_grounding
+
+        train_grounding(_override(GroundingTrainConfig(), request), folder, vision=request.vision)
+        products = ["grounding.safetensors", "grounding.json", "grounding_curves.png"]
     elif request.stage == "tools":
         from agent.align.train_tool_use import ToolTrainConfig, train_tool_use
 

@@ -87,11 +87,23 @@ class VisionTransformer(nn.Module):
         self.head = nn.Linear(config.width, config.embed_dim)
 
     def features(self, pixels: torch.Tensor) -> torch.Tensor:
-        """(B, 3, S, S) -> (B, grid*grid, width): the patch tokens a projector reads."""
-        x = self.patchify(pixels).flatten(2).transpose(1, 2) + self.position
+        """(B, 3, S, S) -> (B, grid*grid, width): the patch tokens a projector reads.
+
+        S may be any multiple of the patch size: at another size than the training one the position table is
+        interpolated (grounding runs at twice the size for a finer grid)."""
+        patches = self.patchify(pixels)
+        x = patches.flatten(2).transpose(1, 2) + self.position_for(patches.shape[-2], patches.shape[-1])
         for block in self.blocks:
             x = block(x)
         return self.norm(x)
+
+    def position_for(self, rows: int, columns: int) -> torch.Tensor:
+        grid = self.config.grid
+        if (rows, columns) == (grid, grid):
+            return self.position
+        table = self.position.reshape(1, grid, grid, -1).permute(0, 3, 1, 2)
+        table = F.interpolate(table, size=(rows, columns), mode="bicubic", align_corners=False)
+        return table.permute(0, 2, 3, 1).reshape(1, rows * columns, -1)
 
     def embed(self, features: torch.Tensor) -> torch.Tensor:
         """Patch tokens -> (B, embed_dim) unit vectors in the shared space."""
