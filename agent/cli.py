@@ -40,7 +40,7 @@ def _add_generation_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--system", help="system prompt (default: the model's own)")
 
 
-TRAIN_STAGES = ("vision", "projector", "lora", "tools", "audio", "grounding")
+TRAIN_STAGES = ("vision", "projector", "lora", "tools", "audio", "grounding", "flamingo")
 SPEECH_ENGINES = ("auto", "openai-whisper", "faster-whisper", "transformers")
 
 
@@ -93,12 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("stage", choices=TRAIN_STAGES, help="vision: image encoder (CLIP loss); projector: LLaVA "
                        "stage 1 (captions, LLM frozen); lora: stage 2 (instructions, LoRA on the LLM); tools: stage 3 "
                        "(the stage-2 adapter learns tool use); audio: bind speech to the shared space (Whisper encoder + head); grounding: text-to-patch attention "
-                       "that boxes named things")
+                       "that boxes named things; flamingo: the Flamingo-style core (resampler + gated cross-attention "
+                       "in the frozen LLM) on the LLaVA stages' data and budget")
     train.add_argument("--out", metavar="DIR", help="run folder: checkpoints, history, curves (default: the cache)")
     train.add_argument("--steps", type=int, help="optimizer steps (default: the stage's)")
     train.add_argument("--batch-size", type=int, help="scenes per step (default: the stage's)")
     train.add_argument("--learning-rate", type=float)
-    train.add_argument("--vision", metavar="DIR", help="trained image encoder folder (projector, lora, grounding; default: shipped)")
+    train.add_argument("--vision", metavar="DIR", help="trained image encoder folder (projector, lora, grounding, flamingo; default: shipped)")
     train.add_argument("--projector", metavar="DIR", help="trained projector folder (lora; default: shipped); for "
                        "tools: the folder holding the stage-2 projector and lora/ adapter to start from")
     train.add_argument("--export", metavar="DIR", help="also copy the finished weights and curves here")

@@ -12,7 +12,7 @@ from agent.paths import rosetta_home
 
 @dataclass
 class TrainRequest:
-    stage: str  # vision | projector | lora | tools | audio | grounding
+    stage: str  # vision | projector | lora | tools | audio | grounding | flamingo
     out: str | None = None
     steps: int | None = None
     batch_size: int | None = None
@@ -49,6 +49,10 @@ def run_training(request: TrainRequest) -> str:
 
         train_grounding(_override(GroundingTrainConfig(), request), folder, vision=request.vision)
         products = ["grounding.safetensors", "grounding.json", "grounding_curves.png"]
+    elif request.stage == "flamingo":
+        from agent.align.train_flamingo import FlamingoTrainConfig, train_flamingo
+
+        products = train_flamingo(_override(FlamingoTrainConfig(), request), folder, vision=request.vision)
     elif request.stage == "tools":
         from agent.align.train_tool_use import ToolTrainConfig, train_tool_use
 

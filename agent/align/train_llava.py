@@ -85,16 +85,6 @@ class VisionLanguageModel(nn.Module):
             patches = self.vision.features(pixels)
         return self.projector(patches)
 
-    def prompt_and_answer(self, sample: Sample) -> tuple[list[str], str]:
-        conversation = [{"role": "user", "content": IMAGE_MARKER + "\n" + sample.prompt}]
-        prompt = self.tokenizer.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
-        full = self.tokenizer.apply_chat_template(
-            conversation + [{"role": "assistant", "content": sample.answer}], tokenize=False
-        )
-        if not full.startswith(prompt):
-            raise RosettaError("the chat template renders the prompt differently inside a full conversation")
-        return split_on_markers(prompt), full[len(prompt) :]
-
     def batch(self, samples: Sequence[Sample], images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """inputs_embeds (B, T, D), attention_mask (B, T), labels (B, T) with IGNORE outside the answers."""
         embed = self.llm.get_input_embeddings()
@@ -102,7 +92,7 @@ class VisionLanguageModel(nn.Module):
         tokens = self.image_tokens(images)
         rows, labels = [], []
         for sample, image in zip(samples, tokens):
-            pieces, answer = self.prompt_and_answer(sample)
+            pieces, answer = render_sample(self.tokenizer, sample)
             piece_ids = [self.tokenizer(p, add_special_tokens=False, return_tensors="pt").input_ids[0] for p in pieces]
             answer_ids = self.tokenizer(answer, add_special_tokens=False, return_tensors="pt").input_ids[0]
             piece_ids[-1] = torch.cat([piece_ids[-1], answer_ids])
@@ -130,6 +120,17 @@ class VisionLanguageModel(nn.Module):
         answer = next_labels != IGNORE
         logits = self.llm.lm_head(hidden[:, :-1][answer])  # only where an answer token is predicted
         return F.cross_entropy(logits.float(), next_labels[answer])
+
+
+def render_sample(tokenizer: Any, sample: Sample) -> tuple[list[str], str]:
+    """A training conversation through the chat template: the prompt's pieces around the image marker, and the
+    answer text that follows the prompt (with the end-of-turn the model must learn to produce)."""
+    conversation = [{"role": "user", "content": IMAGE_MARKER + "\n" + sample.prompt}]
+    prompt = tokenizer.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+    full = tokenizer.apply_chat_template(conversation + [{"role": "assistant", "content": sample.answer}], tokenize=False)
+    if not full.startswith(prompt):
+        raise RosettaError("the chat template renders the prompt differently inside a full conversation")
+    return split_on_markers(prompt), full[len(prompt) :]
 
 
 def build_model(config: LlavaTrainConfig, vision: str | None, projector: str | None) -> tuple[VisionLanguageModel, dict]:

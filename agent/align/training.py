@@ -123,14 +123,16 @@ class TrainingRun:
         return self.seconds + time.monotonic() - self._started
 
 
-def optimizer_step(run: "TrainingRun", loss: torch.Tensor, optimizer: Any, scheduler: Any, trainable: list, bar: tqdm) -> None:
-    """One step of every Rosetta training loop: backward, clip to norm 1, step, log, checkpoint when due."""
+def optimizer_step(run: "TrainingRun", loss: torch.Tensor, optimizer: Any, scheduler: Any, trainable: list, bar: tqdm,
+                   **also_log: float) -> None:
+    """One step of every Rosetta training loop: backward, clip to norm 1, step, log (loss, lr and ``also_log``),
+    checkpoint when due."""
     optimizer.zero_grad(set_to_none=True)
     run.accelerator.backward(loss)
     run.accelerator.clip_grad_norm_(trainable, 1.0)
     optimizer.step()
     scheduler.step()
-    run.log(loss=loss.item(), lr=scheduler.get_last_lr()[0])
+    run.log(loss=loss.item(), lr=scheduler.get_last_lr()[0], **also_log)
     bar.set_postfix(loss=f"{loss.item():.3f}")
     bar.update()
     run.after_step()

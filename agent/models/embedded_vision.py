@@ -15,7 +15,7 @@ import warnings
 from collections import OrderedDict
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Generator
+from typing import Any, Callable, Generator
 
 import torch
 from PIL import Image
@@ -54,27 +54,18 @@ class EmbeddedVisionChatModel(HFChatModel):
         self.adapter = adapter  # a peft model wrapping self.model, or None (projector only)
         self._merged = False  # whether the adapter's weights are merged into the model's (see _use_adapter)
         self._adapter_lock = threading.RLock()
-        self._image_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
-        self._image_cache_size = image_cache_size
+        self._image_cache = ImageFeatureCache(self._project, image_cache_size)
 
     # Images -> tokens ------------------------------------------------------------------------------
 
     def image_tokens(self, images: list[Image.Image]) -> list[torch.Tensor]:
         """(16, hidden) per image, computed in one batch for those not seen before."""
-        keys = [_digest(image) for image in images]
-        found = {key: self._image_cache[key] for key in keys if key in self._image_cache}
-        missing = [(key, image) for key, image in zip(keys, images) if key not in found]
-        if missing:
-            pixels = preprocess([image for _, image in missing], self.vision.config.image_size).to(self.model.device)
-            with torch.inference_mode():
-                tokens = self.projector(self.vision.features(pixels)).to(self.model.dtype)
-            found.update((key, value) for (key, _), value in zip(missing, tokens))
-        for key in keys:  # most recently used last; the oldest go first when the cache is full
-            self._image_cache[key] = found[key]
-            self._image_cache.move_to_end(key)
-        while len(self._image_cache) > self._image_cache_size:
-            self._image_cache.popitem(last=False)
-        return [found[key] for key in keys]
+        return self._image_cache.get(images)
+
+    def _project(self, images: list[Image.Image]) -> torch.Tensor:
+        pixels = preprocess(images, self.vision.config.image_size).to(self.model.device)
+        with torch.inference_mode():
+            return self.projector(self.vision.features(pixels)).to(self.model.dtype)
 
     # Prompt ------------------------------------------------------------------------------------------
 
@@ -122,10 +113,37 @@ class EmbeddedVisionChatModel(HFChatModel):
         return self._merged
 
 
-def _digest(image: Image.Image) -> str:
-    digest = hashlib.blake2b(image.tobytes(), digest_size=16)
-    digest.update(f"{image.size}{image.mode}".encode())
-    return digest.hexdigest()
+class ImageFeatureCache:
+    """What an image becomes for a model (projected tokens, resampled latents), kept by image content: a
+    picture discussed over many turns is encoded once. The least recently used go first when full."""
+
+    def __init__(self, compute: Callable[[list[Image.Image]], torch.Tensor], size: int = 64):
+        self.compute, self.size = compute, size
+        self._features: OrderedDict[str, torch.Tensor] = OrderedDict()
+
+    def get(self, images: list[Image.Image]) -> list[torch.Tensor]:
+        """One tensor per image; those not seen before are computed in one batch."""
+        keys = [digest(image) for image in images]
+        found = {key: self._features[key] for key in keys if key in self._features}
+        missing = [(key, image) for key, image in zip(keys, images) if key not in found]
+        if missing:
+            found.update((key, value) for (key, _), value in zip(missing, self.compute([image for _, image in missing])))
+        for key in keys:
+            self._features[key] = found[key]
+            self._features.move_to_end(key)
+        while len(self._features) > self.size:
+            self._features.popitem(last=False)
+        return [found[key] for key in keys]
+
+    def __len__(self) -> int:
+        return len(self._features)
+
+
+def digest(image: Image.Image) -> str:
+    """A key for an image's content (pixels, size and mode)."""
+    hashed = hashlib.blake2b(image.tobytes(), digest_size=16)
+    hashed.update(f"{image.size}{image.mode}".encode())
+    return hashed.hexdigest()
 
 
 def add_vision(text_model: HFChatModel, folder: Path = SHIPPED_WEIGHTS) -> EmbeddedVisionChatModel:

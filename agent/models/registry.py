@@ -1,6 +1,7 @@
 """One entry point from a model spec string to a ChatModel.
 
-    default | embedded          the packaged SmolLM2-135M-Instruct (offline)
+    default | embedded          the packaged SmolLM2-135M-Instruct (offline), seeing through the LLaVA-style core
+    flamingo[:<folder>]         the same LLM seeing through the Flamingo-style core (shipped, or trained in folder)
     hf:<hub id or folder>       any transformers causal LM or VLM
     openai:<base url>           any OpenAI-compatible endpoint (model picked with model_name)
 """
@@ -11,7 +12,7 @@ from agent.errors import ModelLoadError
 from agent.models.base import ChatModel
 from agent.models.load_config import HFLoadConfig
 
-SPEC_FORMS = "default, hf:<hub id or folder>, openai:<base url>"
+SPEC_FORMS = "default, flamingo[:<trained folder>], hf:<hub id or folder>, openai:<base url>"
 
 
 def load_model(
@@ -28,6 +29,15 @@ def load_model(
         from agent.models.embedded import load_embedded_model
 
         return load_embedded_model(hf, progress=progress)
+    if kind == "flamingo":
+        from pathlib import Path
+
+        from agent.align.llava import SHIPPED_WEIGHTS
+        from agent.models.embedded import load_embedded_model
+        from agent.models.embedded_flamingo import add_flamingo
+
+        return add_flamingo(load_embedded_model(hf, progress=progress, vision=False),
+                            Path(target).expanduser() if target else SHIPPED_WEIGHTS)
     if kind == "hf" and target:
         from agent.models.hf import load_hf_model
 

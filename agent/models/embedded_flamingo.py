@@ -1,0 +1,93 @@
+"""The embedded model with the Flamingo-style core (``agent/align/flamingo.py``): SmolLM2-135M-Instruct reading
+images through gated cross-attention, chosen with ``--model flamingo`` (or ``flamingo:<trained folder>``).
+
+The prompt keeps only its text: where the chat template put an image, nothing is inserted, and the tokens that
+follow read that image's 16 latents through the cross-attention blocks. Several images in one conversation
+each reach the tokens after them, up to the next image. A conversation without images runs on the plain LLM:
+with no images the blocks are skipped, so plain chat is exactly the text-only model's.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Generator
+
+import torch
+from PIL import Image
+
+from agent.align.flamingo import FlamingoCore, load_flamingo, media_index_for
+from agent.align.llava import (
+    IMAGE_MARKER,
+    SHIPPED_WEIGHTS,
+    load_vision,
+    split_on_markers,
+)
+from agent.align.vision import preprocess
+from agent.errors import MessageFormatError, ModelLoadError
+from agent.messages import Message, media_in
+from agent.models.base import Capabilities, ChatReply, GenerationOptions, ToolSchema
+from agent.models.embedded_vision import ImageFeatureCache, digest
+from agent.models.hf import HFChatModel
+from agent.models.prompting import render_conversation
+
+
+def has_flamingo_weights(folder: Path = SHIPPED_WEIGHTS) -> bool:
+    return all((folder / name).is_file() for name in ("vision.safetensors", "flamingo.safetensors", "flamingo.json"))
+
+
+class EmbeddedFlamingoChatModel(HFChatModel):
+    def __init__(self, text_model: HFChatModel, core: FlamingoCore, image_cache_size: int = 64):
+        super().__init__(text_model.model, text_model.tokenizer, None, name=f"{text_model.name}+flamingo")
+        text_model._generation_thread.shutdown(wait=False)
+        self.features = text_model.features
+        self.capabilities = Capabilities(images=True)
+        self.core = core.to(self.model.device)
+        self.latents = ImageFeatureCache(self._encode_images, image_cache_size)
+        self._images_seen: tuple[str, ...] = ()  # the images of the conversation being answered (cache key)
+        self._lock = threading.RLock()
+
+    def _encode_images(self, images: list[Image.Image]) -> torch.Tensor:
+        pixels = preprocess(images, self.core.vision.config.image_size).to(self.model.device)
+        with torch.inference_mode():
+            return self.core.media(pixels).to(self.model.dtype)
+
+    def encode(self, messages: list[Message], tools: list[ToolSchema]) -> dict[str, torch.Tensor]:
+        """Token ids of the conversation's text; with images, the core is armed to show them to the tokens after
+        each (until ``_generate`` ends)."""
+        if not media_in(messages)[0]:
+            self._images_seen = ()
+            return super().encode(messages, tools)
+        rendered = render_conversation(messages, tools, self.features, image_marker=IMAGE_MARKER)
+        extra = {"tools": rendered.tools} if rendered.tools else {}
+        prompt = self.tokenizer.apply_chat_template(rendered.conversation, add_generation_prompt=True, tokenize=False, **extra)
+        if prompt.count(IMAGE_MARKER) != len(rendered.images):
+            raise MessageFormatError(f"the conversation's text contains {IMAGE_MARKER!r}, Rosetta's image marker; remove it")
+        pieces = [self.tokenizer(piece, add_special_tokens=False, return_tensors="pt").input_ids[0] for piece in split_on_markers(prompt)]
+        ids = torch.cat(pieces)[None].to(self.model.device)
+        media = torch.stack(self.latents.get(rendered.images))[None]  # (1, images, latents, width)
+        self.core.show(media, media_index_for([len(piece) for piece in pieces])[None].to(ids.device))
+        self._images_seen = tuple(digest(image) for image in rendered.images)
+        return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+
+    def _generate(
+        self, messages: list[Message], tools: list[ToolSchema], options: GenerationOptions
+    ) -> Generator[str, None, ChatReply]:
+        # One conversation at a time: encode() arms the core with this conversation's images for its generation.
+        with self._lock:
+            try:
+                return (yield from super()._generate(messages, tools, options))
+            finally:
+                self.core.hide()
+
+    def _cache_key(self) -> Any:
+        # Equal token ids stand for other images when the pictures differ: the prefix cache keys on them too.
+        return self._images_seen
+
+
+def add_flamingo(text_model: HFChatModel, folder: Path = SHIPPED_WEIGHTS) -> EmbeddedFlamingoChatModel:
+    """Give the embedded text model the Flamingo-style core trained in ``folder`` (`rosetta train flamingo`)."""
+    if not has_flamingo_weights(folder):
+        raise ModelLoadError(f"no Flamingo-style core in {folder}; train one with `rosetta train flamingo --export {folder}`")
+    vision, _ = load_vision(folder)
+    return EmbeddedFlamingoChatModel(text_model, load_flamingo(folder, vision, text_model.model))
