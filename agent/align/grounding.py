@@ -277,7 +277,7 @@ def load_grounder(space=None, folder: str | Path | None = None) -> Grounder:
     text encoder for its queries."""
     from safetensors.torch import load_file
 
-    from agent.align.space import RosettaSpace
+    from agent.align.space import RosettaSpace, weights_fingerprint
     from agent.align.vision import ViTConfig
 
     space = space or RosettaSpace()
@@ -290,6 +290,11 @@ def load_grounder(space=None, folder: str | Path | None = None) -> Grounder:
     if meta.get("text_model") != space.text.name:
         raise ModelLoadError(f"the grounding model in {folder} takes {meta.get('text_model')!r} queries, not this space's "
                              f"{space.text.name!r}; train one for it with `rosetta train grounding`")
+    if meta.get("initial_vision") not in (None, weights_fingerprint(space.vision)):
+        # Its thresholds were set with the crop check run by the encoder it was trained from: another one would
+        # score crops on another scale.
+        raise ModelLoadError(f"the grounding model in {folder} was made for another image encoder than this space's; "
+                             f"train one for it with `rosetta train grounding --vision {space.folder}`")
     model = GroundingModel(VisionTransformer(ViTConfig(**meta.pop("vit"))), GroundingHead(GroundingConfig(**meta.pop("config"))))
     model.load_state_dict({name: tensor.float() for name, tensor in load_file(str(folder / "grounding.safetensors")).items()})
     return Grounder(model.requires_grad_(False), space, meta)

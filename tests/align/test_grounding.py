@@ -119,3 +119,24 @@ def test_locate_takes_a_path_and_refuses_an_unreadable_one_in_one_line(tmp_path)
     with pytest.raises(MediaError) as refused:
         grounder.locate(broken, "dog face")
     assert "\n" not in str(refused.value) and "broken.png" in str(refused.value)
+
+
+@pytest.mark.slow
+def test_a_space_with_another_image_encoder_gets_no_grounder_and_locate_searches_windows(tmp_path):
+    from agent.align.llava import SHIPPED_WEIGHTS, load_vision, save_vision
+    from agent.align.space import RosettaSpace
+    from agent.messages import ImageBlock
+    from tools.base import ToolContext
+    from tools.locate import LocateTool
+
+    vision, meta = load_vision(SHIPPED_WEIGHTS)
+    with torch.no_grad():
+        vision.head.weight.mul_(1.01)  # a retrained encoder, as far as the grounding model can tell
+    save_vision(vision, tmp_path, {key: value for key, value in meta.items() if key != "vit"})
+    space = RosettaSpace(tmp_path)
+    with pytest.raises(Exception, match="another image encoder"):
+        load_grounder(space)
+    assert space.grounder is None
+    picture = ToolContext(images=[ImageBlock(Image.new("RGB", (120, 90), "white"))])
+    result = LocateTool(space=space).run(object="dog face", context=picture)
+    assert len(result) == 2 and "similarity" in result[0].text  # the window search: text and crop, no heatmap
