@@ -273,8 +273,8 @@ def save_grounding(model: GroundingModel, folder: Path, meta: dict) -> None:
 
 
 def load_grounder(space=None, folder: str | Path | None = None) -> Grounder:
-    """The grounding model in ``folder`` (default: the space's own folder, else the shipped one), with the space's
-    text encoder for its queries."""
+    """The grounding model in ``folder`` (default: the space's own folder, else the shipped one), with the space
+    embedding its queries and checking its candidate crops; refused (ModelLoadError) for a space it was not made with."""
     from safetensors.torch import load_file
 
     from agent.align.space import RosettaSpace, weights_fingerprint
