@@ -33,7 +33,7 @@ from agent.models.prompting import render_conversation
 
 
 def has_flamingo_weights(folder: Path = SHIPPED_WEIGHTS) -> bool:
-    return all((folder / name).is_file() for name in ("vision.safetensors", "flamingo.safetensors", "flamingo.json"))
+    return all((folder / name).is_file() for name in ("flamingo.safetensors", "flamingo.json"))
 
 
 class EmbeddedFlamingoChatModel(HFChatModel):
@@ -89,5 +89,6 @@ def add_flamingo(text_model: HFChatModel, folder: Path = SHIPPED_WEIGHTS) -> Emb
     """Give the embedded text model the Flamingo-style core trained in ``folder`` (`rosetta train flamingo`)."""
     if not has_flamingo_weights(folder):
         raise ModelLoadError(f"no Flamingo-style core in {folder}; train one with `rosetta train flamingo --export {folder}`")
-    vision, _ = load_vision(folder)
+    # The image encoder it was trained on: one saved beside it, else the shipped one (what training starts from).
+    vision, _ = load_vision(folder if (folder / "vision.safetensors").is_file() else SHIPPED_WEIGHTS)
     return EmbeddedFlamingoChatModel(text_model, load_flamingo(folder, vision, text_model.model))
