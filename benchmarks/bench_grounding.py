@@ -119,9 +119,10 @@ def examples(grounder, concepts, path: Path, count: int = 8) -> None:
     sheet = Image.new("RGB", (side * len(pairs), side + label), "white")
     draw = ImageDraw.Draw(sheet)
     for column, (scene, item) in enumerate(pairs):
-        found = grounder.locate(render_scene(scene, concepts), describe_item(item))
+        picture = render_scene(scene, concepts)
+        found = grounder.locate(picture, describe_item(item))
         scale = side / scene.size
-        shown = found.heatmap(render_scene(scene, concepts)).resize((side, side), Image.Resampling.NEAREST)
+        shown = found.heatmap(picture).resize((side, side), Image.Resampling.NEAREST)
         ImageDraw.Draw(shown).rectangle([v * scale for v in item.box], outline=(0, 160, 0), width=2)
         sheet.paste(shown, (column * side, label))
         draw.text((column * side + 4, 3), describe_item(item)[:26], fill="black")
