@@ -47,7 +47,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vqa-scenes", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--flamingo", default=None, help="folder of a trained Flamingo-style core (default: shipped)")
+    parser.add_argument("--flamingo", default=None, help="folder of a trained Flamingo-style core (default: "
+                        "`rosetta train flamingo`'s run folder)")
     parser.add_argument("--out", default=str(ROOT / "docs" / "cores.json"))
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -56,13 +57,14 @@ def main() -> None:
     from agent.align.evaluate import vqa
     from agent.align.llava import SHIPPED_WEIGHTS
     from agent.align.scenes import SceneConfig
+    from agent.models.embedded_flamingo import flamingo_folder
     from agent.models.registry import load_model
 
     concepts = load_concepts()
-    flamingo_folder = Path(args.flamingo) if args.flamingo else SHIPPED_WEIGHTS
-    cores = {"llava": load_model("default"), "flamingo": load_model(f"flamingo:{flamingo_folder}")}
+    flamingo = flamingo_folder(args.flamingo or "")
+    cores = {"llava": load_model("default"), "flamingo": load_model(f"flamingo:{flamingo}")}
     runs = {"llava": [SHIPPED_WEIGHTS / "projector_run.json", SHIPPED_WEIGHTS / "lora_run.json"],
-            "flamingo": [flamingo_folder / "flamingo_run.json"]}
+            "flamingo": [flamingo / "flamingo_run.json"]}
     report: dict = {"machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}", "cores": {}}
     for name, model in cores.items():
         recorded = [json.loads(path.read_text()) for path in runs[name] if path.is_file()]

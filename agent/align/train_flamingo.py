@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -159,4 +160,10 @@ def train_flamingo(config: FlamingoTrainConfig, folder: Path, vision: str | None
     save_flamingo(core, folder, meta)
     plot_history(run.history, folder / "flamingo_curves.png", "Flamingo-style core: answer loss and mean |tanh(gate)|")
     (folder / "flamingo_run.json").write_text(json.dumps(meta, indent=1))
-    return ["flamingo.safetensors", "flamingo.json", "flamingo_curves.png", "flamingo_run.json"]
+    products = ["flamingo.safetensors", "flamingo.json", "flamingo_curves.png", "flamingo_run.json"]
+    if vision:  # the core only fits the encoder it read: keep that encoder beside it (the chat model loads it)
+        for name in ("vision.safetensors", "vision.json"):
+            if Path(vision) / name != folder / name:
+                shutil.copy(Path(vision) / name, folder / name)
+        products += ["vision.safetensors", "vision.json"]
+    return products

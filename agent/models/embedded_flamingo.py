@@ -30,10 +30,29 @@ from agent.models.base import Capabilities, ChatReply, GenerationOptions, ToolSc
 from agent.models.embedded_vision import ImageFeatureCache, digest
 from agent.models.hf import HFChatModel
 from agent.models.prompting import render_conversation
+from agent.paths import rosetta_home
 
 
-def has_flamingo_weights(folder: Path = SHIPPED_WEIGHTS) -> bool:
+def has_flamingo_weights(folder: Path) -> bool:
     return all((folder / name).is_file() for name in ("flamingo.safetensors", "flamingo.json"))
+
+
+def default_flamingo_folder() -> Path:
+    """Where `rosetta train flamingo` writes by default. The core is not shipped: its 21M trainable parameters
+    (43 MB in float16) are twice the size of every other shipped weight together."""
+    return rosetta_home() / "runs" / "flamingo"
+
+
+def flamingo_folder(target: str = "") -> Path:
+    """The folder ``flamingo[:<folder>]`` names, checked before anything loads; one line saying what to do if empty."""
+    folder = Path(target).expanduser() if target else default_flamingo_folder()
+    if not has_flamingo_weights(folder):
+        if target:
+            raise ModelLoadError(f"no Flamingo-style core in {folder} (flamingo.json + flamingo.safetensors); "
+                                 f"train one with `rosetta train flamingo --out {folder}`")
+        raise ModelLoadError(f"no Flamingo-style core trained yet (looked in {folder}); run `rosetta train flamingo` "
+                             "(about 40 min on 2 CPU cores) or name a trained folder with --model flamingo:<folder>")
+    return folder
 
 
 class EmbeddedFlamingoChatModel(HFChatModel):
@@ -85,10 +104,9 @@ class EmbeddedFlamingoChatModel(HFChatModel):
         return self._images_seen
 
 
-def add_flamingo(text_model: HFChatModel, folder: Path = SHIPPED_WEIGHTS) -> EmbeddedFlamingoChatModel:
+def add_flamingo(text_model: HFChatModel, folder: Path) -> EmbeddedFlamingoChatModel:
     """Give the embedded text model the Flamingo-style core trained in ``folder`` (`rosetta train flamingo`)."""
-    if not has_flamingo_weights(folder):
-        raise ModelLoadError(f"no Flamingo-style core in {folder}; train one with `rosetta train flamingo --export {folder}`")
+    folder = flamingo_folder(str(folder))
     # The image encoder it was trained on: one saved beside it, else the shipped one (what training starts from).
     vision, _ = load_vision(folder if (folder / "vision.safetensors").is_file() else SHIPPED_WEIGHTS)
     return EmbeddedFlamingoChatModel(text_model, load_flamingo(folder, vision, text_model.model))

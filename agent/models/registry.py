@@ -1,7 +1,8 @@
 """One entry point from a model spec string to a ChatModel.
 
     default | embedded          the packaged SmolLM2-135M-Instruct (offline), seeing through the LLaVA-style core
-    flamingo[:<folder>]         the same LLM seeing through the Flamingo-style core (shipped, or trained in folder)
+    flamingo[:<folder>]         the same LLM seeing through the Flamingo-style core (`rosetta train flamingo`'s run
+                                folder, or the one named)
     hf:<hub id or folder>       any transformers causal LM or VLM
     openai:<base url>           any OpenAI-compatible endpoint (model picked with model_name)
 """
@@ -30,14 +31,11 @@ def load_model(
 
         return load_embedded_model(hf, progress=progress)
     if kind == "flamingo":
-        from pathlib import Path
-
-        from agent.align.llava import SHIPPED_WEIGHTS
         from agent.models.embedded import load_embedded_model
-        from agent.models.embedded_flamingo import add_flamingo
+        from agent.models.embedded_flamingo import add_flamingo, flamingo_folder
 
-        return add_flamingo(load_embedded_model(hf, progress=progress, vision=False),
-                            Path(target).expanduser() if target else SHIPPED_WEIGHTS)
+        folder = flamingo_folder(target)  # before the LLM loads: a missing core fails in a moment
+        return add_flamingo(load_embedded_model(hf, progress=progress, vision=False), folder)
     if kind == "hf" and target:
         from agent.models.hf import load_hf_model
 

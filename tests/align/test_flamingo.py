@@ -166,3 +166,12 @@ def test_rosetta_chat_loads_a_trained_core_from_a_folder_and_plain_chat_is_the_p
     llava = load_model("default")  # the LLaVA-style core puts 16 tokens per image into the same prompt
     assert llava.chat([two], options=short).usage.prompt_tokens == reply.usage.prompt_tokens + 2 * 16
     assert len(model.latents) == 2 and model.chat([two], options=short).text == reply.text  # cached, same answer
+
+
+def test_flamingo_without_a_trained_core_says_how_to_train_it(tmp_path, monkeypatch) -> None:
+    from agent.errors import ModelLoadError
+    from agent.models.registry import load_model
+
+    monkeypatch.setenv("ROSETTA_HOME", str(tmp_path))  # nothing trained here: the default run folder is empty
+    with pytest.raises(ModelLoadError, match=r"no Flamingo-style core trained yet .*rosetta train flamingo"):
+        load_model("flamingo")
