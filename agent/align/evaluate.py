@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import torch
@@ -88,8 +88,12 @@ def normalize_answer(text: str) -> str:
     return words.get(text, text)
 
 
-def vqa(model: Any, concepts: Sequence[Concept], count: int, config: SceneConfig, progress: bool = True) -> dict[str, Any]:
-    """Exact match per question kind, and object recall of descriptions, from a ChatModel that sees images."""
+def vqa(model: Any, concepts: Sequence[Concept], count: int, config: SceneConfig, progress: bool = True,
+        blind: bool = False) -> dict[str, Any]:
+    """Exact match per question kind, and object recall of descriptions, from a ChatModel that sees images.
+
+    ``blind``: the same questions about an empty picture (the scene's background only), the control that shows
+    how much of each score the answer priors alone reach."""
     from agent.messages import ImageBlock, Message, TextBlock
     from agent.models.base import GenerationOptions
 
@@ -99,7 +103,7 @@ def vqa(model: Any, concepts: Sequence[Concept], count: int, config: SceneConfig
     recalls: list[float] = []
     examples: list[dict[str, str]] = []
     for scene in tqdm(generate_scenes("test", 0, count, concepts, config), desc="VQA", disable=not progress):
-        image = ImageBlock(render_scene(scene, concepts))
+        image = ImageBlock(render_scene(replace(scene, items=[]) if blind else scene, concepts))
         for qa in questions(scene):
             answer = model.chat([Message("user", [image, TextBlock(qa.question)])], options=short).text
             correct.setdefault(qa.kind, []).append(int(normalize_answer(answer) == normalize_answer(qa.answer)))

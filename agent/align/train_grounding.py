@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 from accelerate import Accelerator
+from PIL import Image
 from tqdm import tqdm
 
 from agent.align.emoji_data import load_concepts
@@ -114,18 +115,19 @@ def queries(split: Split, start: int, count: int, concepts, config: SceneConfig)
 
 def ground_all(grounder: Grounder, pairs: list[tuple[Scene, Item]], concepts, progress: str | None = None,
                names: Sequence[str] | None = None, count: int | None = None,
-               maps: list[np.ndarray] | None = None) -> tuple[list[np.ndarray], list[Candidates]]:
+               maps: list[np.ndarray] | None = None,
+               images: Sequence[Image.Image] | None = None) -> tuple[list[np.ndarray], list[Candidates]]:
     """The attention map and candidate boxes for each (scene, item) (or each scene asked for ``names[i]``),
-    batched by 64; ``maps`` already computed are reused."""
+    batched by 64; ``maps`` and ``images`` (the rendered scenes) already computed are reused."""
     found: list[Candidates] = []
     computed: list[np.ndarray] = []
     for start in tqdm(range(0, len(pairs), 64), desc=progress, disable=progress is None):
         batch = pairs[start : start + 64]
-        images = [render_scene(scene, concepts) for scene, _ in batch]
+        pictures = list(images[start : start + 64]) if images is not None else [render_scene(scene, concepts) for scene, _ in batch]
         phrases = list(names[start : start + 64]) if names is not None else [describe_item(item) for _, item in batch]
-        attention = grounder.maps(images, phrases) if maps is None else np.stack(maps[start : start + 64])
+        attention = grounder.maps(pictures, phrases) if maps is None else np.stack(maps[start : start + 64])
         computed += list(attention)
-        found += grounder.candidates(images, phrases, attention, count)
+        found += grounder.candidates(pictures, phrases, attention, count)
     return computed, found
 
 
@@ -181,17 +183,18 @@ def calibrate(grounder: Grounder, concepts, scenes: SceneConfig, count: int) -> 
     past the ones trained on (never held-out ones); returns what each choice was made from."""
     config = grounder.config
     pairs = queries("train", 10_000_000, count, concepts, scenes)
+    images = [render_scene(scene, concepts) for scene, _ in pairs]  # rendered once for every threshold
     maps = None
     attention_alone, checked, found_by = {}, {}, {}
     for threshold in tqdm(THRESHOLDS, desc="Calibrating on training scenes"):  # the box threshold serves both ways
         config.threshold = threshold
-        maps, found_by[threshold] = ground_all(grounder, pairs, concepts, maps=maps)
+        maps, found_by[threshold] = ground_all(grounder, pairs, concepts, maps=maps, images=images)
         attention_alone[threshold] = score_boxes(pairs, [options.boxes[0] for options in found_by[threshold]])["iou50"]
         for weight in ATTENTION_WEIGHTS:
             checked[threshold, weight] = score_boxes(pairs, chosen(found_by[threshold], weight)[0])["iou50"]
     config.threshold, config.attention_weight = max(checked, key=checked.get)
     names = absent_names(pairs, concepts)
-    _, absent = ground_all(grounder, pairs, concepts, names=names)
+    _, absent = ground_all(grounder, pairs, concepts, names=names, images=images)
     presence = presence_level(chosen(found_by[config.threshold], config.attention_weight)[1], chosen(absent, config.attention_weight)[1])
     config.presence = presence["level"] if presence["balanced_accuracy"] >= USEFUL_PRESENCE else None
     return {"scenes": count, "iou50_attention_alone_by_threshold": attention_alone,
