@@ -40,7 +40,7 @@ def _add_generation_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--system", help="system prompt (default: the model's own)")
 
 
-TRAIN_STAGES = ("vision", "projector", "lora", "tools", "audio", "grounding", "flamingo")
+TRAIN_STAGES = ("vision", "projector", "lora", "tools", "audio", "grounding", "flamingo", "pretrain")
 SPEECH_ENGINES = ("auto", "openai-whisper", "faster-whisper", "transformers")
 
 
@@ -94,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "stage 1 (captions, LLM frozen); lora: stage 2 (instructions, LoRA on the LLM); tools: stage 3 "
                        "(the stage-2 adapter learns tool use); audio: bind speech to the shared space (Whisper encoder + head); grounding: text-to-patch attention "
                        "that boxes named things; flamingo: the Flamingo-style core (resampler + gated cross-attention "
-                       "in the frozen LLM) on the LLaVA stages' data and budget")
+                       "in the frozen LLM) on the LLaVA stages' data and budget; pretrain: self-supervised masked patches and/or masked "
+                       "caption tokens, the start of `train vision --init`")
     train.add_argument("--out", metavar="DIR", help="run folder: checkpoints, history, curves (default: the cache)")
     train.add_argument("--steps", type=int, help="optimizer steps (default: the stage's)")
     train.add_argument("--batch-size", type=int, help="scenes per step (default: the stage's)")
@@ -103,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--projector", metavar="DIR", help="trained projector folder (lora; default: shipped); for "
                        "tools: the folder holding the stage-2 projector and lora/ adapter to start from")
     train.add_argument("--export", metavar="DIR", help="also copy the finished weights and curves here")
+    train.add_argument("--objectives", metavar="LIST", help="pretrain: patches, captions or patches,captions (default: both)")
+    train.add_argument("--data-share", type=float, metavar="F", help="vision, pretrain: share of the captioned scenes to "
+                       "learn from, in (0, 1] (default: 1)")
+    train.add_argument("--init", metavar="DIR", help="vision: start from this encoder (a `train pretrain` folder)")
     train.set_defaults(handler=run_train)
 
     evaluate = commands.add_parser("eval", help="measure the vision side on held-out scenes (zero-shot, retrieval, VQA)")
@@ -187,7 +192,8 @@ def run_train(args: argparse.Namespace) -> int:
     _quiet_transformers()
     request = TrainRequest(
         stage=args.stage, out=args.out, steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        vision=args.vision, projector=args.projector, export=args.export,
+        vision=args.vision, projector=args.projector, export=args.export, objectives=args.objectives,
+        data_share=args.data_share, init=args.init,
     )
     print(run_training(request))
     return 0

@@ -12,7 +12,7 @@ from agent.paths import rosetta_home
 
 @dataclass
 class TrainRequest:
-    stage: str  # vision | projector | lora | tools | audio | grounding | flamingo
+    stage: str  # vision | projector | lora | tools | audio | grounding | flamingo | pretrain
     out: str | None = None
     steps: int | None = None
     batch_size: int | None = None
@@ -20,6 +20,9 @@ class TrainRequest:
     vision: str | None = None
     projector: str | None = None
     export: str | None = None
+    objectives: str | None = None  # pretrain: "patches,captions"
+    data_share: float | None = None  # vision, pretrain: share of the captioned scenes
+    init: str | None = None  # vision: start from this encoder folder
 
 
 def _override(config, request: TrainRequest):
@@ -37,8 +40,19 @@ def run_training(request: TrainRequest) -> str:
     if request.stage == "vision":
         from agent.align.train_contrastive import ContrastiveConfig, train_contrastive
 
-        train_contrastive(_override(ContrastiveConfig(), request), folder)
+        config = _override(ContrastiveConfig(), request)
+        config.data_share = request.data_share or config.data_share
+        config.init = request.init
+        train_contrastive(config, folder)
         products = ["vision.safetensors", "vision.json", "vision_curves.png"]
+    elif request.stage == "pretrain":
+        from agent.align.pretrain import PretrainConfig, pretrain
+
+        config = _override(PretrainConfig(), request)
+        config.data_share = request.data_share or config.data_share
+        if request.objectives:
+            config.objectives = tuple(name.strip() for name in request.objectives.split(",") if name.strip())
+        products = pretrain(config, folder)
     elif request.stage == "audio":
         from agent.align.train_audio import AudioTrainConfig, train_audio
 

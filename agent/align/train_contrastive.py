@@ -22,7 +22,8 @@ from torch.nn import functional as F
 
 from agent.align.contrastive import ClipLoss, clip_loss, same_caption_matrix
 from agent.align.emoji_data import ATTRIBUTION, load_concepts
-from agent.align.llava import save_vision
+from agent.align.llava import load_vision, save_vision
+from agent.align.pretrain import pooled_index
 from agent.align.scene_text import caption
 from agent.align.scenes import SceneConfig, generate_scene, render_scene, scene_seed
 from agent.align.space import DEFAULT_TEMPLATE
@@ -48,6 +49,8 @@ class ContrastiveConfig:
     text_model: str = PACKAGED
     place_caption_share: float = 0.25  # multi-object captions that also say where things are
     bank_weight: float = 1.0  # weight of the all-names InfoNCE for single-object images (0: plain CLIP loss)
+    data_share: float = 1.0  # share of the captioned scenes a run may see (pretrain.pooled_index): data efficiency
+    init: str | None = None  # start from this encoder (e.g. `rosetta train pretrain`'s) instead of random weights
     vit: ViTConfig = field(default_factory=ViTConfig)
     scenes: SceneConfig = field(default_factory=SceneConfig)
 
@@ -71,7 +74,7 @@ def batch_for_step(step: int, config: ContrastiveConfig, concepts, rank: int = 0
     local (batch_size / processes per process)."""
     scenes, captions = [], []
     for index in shard(step, config.batch_size, rank, world):
-        scene = generate_scene(scene_seed("train", index), concepts, config.scenes, "train")
+        scene = generate_scene(scene_seed("train", pooled_index(index, config.data_share)), concepts, config.scenes, "train")
         rng = random.Random(scene.seed + 1)
         scenes.append(scene)
         captions.append(caption(scene, rng, with_places=rng.random() < config.place_caption_share))
@@ -85,6 +88,9 @@ def train_contrastive(config: ContrastiveConfig, folder: Path, accelerator: Acce
     concepts = load_concepts()
     text = SentenceEncoder(config.text_model)
     model = ContrastiveModel(config.vit)
+    if config.init:
+        start, _ = load_vision(Path(config.init).expanduser())
+        model.vision.load_state_dict(start.state_dict())  # same architecture, or this raises naming the mismatch
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
     optimizer = torch.optim.AdamW(
@@ -135,7 +141,7 @@ def export_vision(model: ContrastiveModel, config: ContrastiveConfig, folder: Pa
         "logit_scale": model.loss.scale.item(),
         "image_size": config.vit.image_size,
         "trained": {"steps": run.step, "batch_size": config.batch_size, "seconds": round(run.elapsed),
-                    **describe_machine(run.accelerator)},
+                    "data_share": config.data_share, "init": config.init, **describe_machine(run.accelerator)},
         "data": ATTRIBUTION,
     }
     save_vision(model.vision, folder, meta)

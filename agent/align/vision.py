@@ -86,13 +86,18 @@ class VisionTransformer(nn.Module):
         self.norm = nn.LayerNorm(config.width)
         self.head = nn.Linear(config.width, config.embed_dim)
 
-    def features(self, pixels: torch.Tensor) -> torch.Tensor:
+    def features(self, pixels: torch.Tensor, masked: torch.Tensor | None = None,
+                 mask_token: torch.Tensor | None = None) -> torch.Tensor:
         """(B, 3, S, S) -> (B, grid*grid, width): the patch tokens a projector reads.
 
         S may be any multiple of the patch size: at another size than the training one the position table is
-        interpolated (grounding runs at twice the size for a finer grid)."""
+        interpolated (grounding runs at twice the size for a finer grid). ``masked`` (B, grid*grid) patches are
+        replaced by ``mask_token`` before the positions are added (masked patch modelling, ``pretrain.py``)."""
         patches = self.patchify(pixels)
-        x = patches.flatten(2).transpose(1, 2) + self.position_for(patches.shape[-2], patches.shape[-1])
+        x = patches.flatten(2).transpose(1, 2)
+        if masked is not None:
+            x = torch.where(masked[..., None], mask_token.to(x.dtype), x)
+        x = x + self.position_for(patches.shape[-2], patches.shape[-1])
         for block in self.blocks:
             x = block(x)
         return self.norm(x)
