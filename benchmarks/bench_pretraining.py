@@ -45,14 +45,17 @@ def main() -> None:
 
     concepts = load_concepts()
     runs = Path(args.runs).expanduser()
+    # "100%" is what one contrastive run of this length sees once (steps x 128 fresh scenes): at a share s the
+    # same run cycles s of them, so compute is equal and only the captioned data shrinks.
+    pool = args.contrastive_steps * ContrastiveConfig().batch_size
     report: dict = {"machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
-                    "contrastive_steps": args.contrastive_steps, "pretrain_steps": args.pretrain_steps, "rows": []}
+                    "contrastive_steps": args.contrastive_steps, "pretrain_steps": args.pretrain_steps, "captioned_scenes_at_100%": pool, "rows": []}
     for share in (float(value) for value in args.shares.split(",")):
         ssl_folder = runs / f"pretrain-{share}"
-        pretrain(PretrainConfig(steps=args.pretrain_steps, data_share=share), ssl_folder)
+        pretrain(PretrainConfig(steps=args.pretrain_steps, data_share=share, data_pool=pool), ssl_folder)
         for start in (None, ssl_folder):
             folder = runs / f"contrastive-{share}-{'ssl' if start else 'scratch'}"
-            train_contrastive(ContrastiveConfig(steps=args.contrastive_steps, data_share=share,
+            train_contrastive(ContrastiveConfig(steps=args.contrastive_steps, data_share=share, data_pool=pool,
                                                 init=str(start) if start else None), folder)
             space = RosettaSpace(folder)
             trained = json.loads((folder / "vision.json").read_text())["trained"]

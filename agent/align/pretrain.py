@@ -11,7 +11,8 @@ Two masked-prediction objectives, either or both (``--objectives patches,caption
 
 The encoder this writes (``vision.safetensors``, same format as the contrastive stage's) is the starting point
 of ``rosetta train vision --init DIR``. Both stages take ``data_share``: the share of the captioned training
-scenes they may see (a pool of share x 500 steps x 128 scenes, cycled), so the ablation in docs/alignment.md
+scenes they may see (a pool of share x ``data_pool`` scenes, cycled; by default the 500 x 128 scenes of the
+contrastive stage's full run), so the ablation in docs/alignment.md
 compares runs on the same captioned data, with and without this stage.
 """
 
@@ -46,11 +47,11 @@ OBJECTIVES = ("patches", "captions")
 FULL_POOL = 500 * 128  # the contrastive stage's default run: 500 steps of 128 fresh scenes
 
 
-def pooled_index(index: int, data_share: float) -> int:
-    """Scene ``index`` of a run limited to ``data_share`` of the captioned scenes: the pool is cycled."""
+def pooled_index(index: int, data_share: float, data_pool: int = FULL_POOL) -> int:
+    """Scene ``index`` of a run limited to ``data_share`` of ``data_pool`` captioned scenes: that pool is cycled."""
     if not 0 < data_share <= 1:
         raise RosettaError(f"data share must be in (0, 1], got {data_share}")
-    return index % max(1, round(FULL_POOL * data_share))
+    return index % max(1, round(data_pool * data_share))
 
 
 @dataclass
@@ -67,6 +68,7 @@ class PretrainConfig:
     caption_layers: int = 2
     caption_length: int = 48
     data_share: float = 1.0
+    data_pool: int = FULL_POOL  # the captioned scenes "100%" means (a shorter benchmark run sets its own)
     vit: ViTConfig = field(default_factory=ViTConfig)
     scenes: SceneConfig = field(default_factory=SceneConfig)
 
@@ -142,7 +144,7 @@ class PretrainModel(nn.Module):
 def batch_for_step(step: int, config: PretrainConfig, concepts) -> tuple[list, list[str]]:
     scenes, captions = [], []
     for offset in range(config.batch_size):
-        index = pooled_index(step * config.batch_size + offset, config.data_share)
+        index = pooled_index(step * config.batch_size + offset, config.data_share, config.data_pool)
         scene = generate_scene(scene_seed("train", index), concepts, config.scenes, "train")
         scenes.append(scene)
         captions.append(caption(scene, random.Random(scene.seed + 1)))
@@ -174,7 +176,7 @@ def pretrain(config: PretrainConfig, folder: Path, accelerator: Accelerator | No
                            **{name: value.item() for name, value in losses.items()})
     meta = {"text_model": PACKAGED, "image_size": config.vit.image_size,
             "pretrained": {"objectives": list(config.objectives), "steps": run.step, "batch_size": config.batch_size,
-                           "data_share": config.data_share, "seconds": round(run.elapsed), **describe_machine(accelerator)},
+                           "data_share": config.data_share, "data_pool": config.data_pool, "seconds": round(run.elapsed), **describe_machine(accelerator)},
             "data": ATTRIBUTION}
     save_vision(model.vision, folder, meta)
     plot_history(run.history, folder / "pretrain_curves.png", "Self-supervised pretraining: masked patches / caption tokens")

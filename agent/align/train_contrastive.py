@@ -23,7 +23,7 @@ from torch.nn import functional as F
 from agent.align.contrastive import ClipLoss, clip_loss, same_caption_matrix
 from agent.align.emoji_data import ATTRIBUTION, load_concepts
 from agent.align.llava import load_vision, save_vision
-from agent.align.pretrain import pooled_index
+from agent.align.pretrain import FULL_POOL, pooled_index
 from agent.align.scene_text import caption
 from agent.align.scenes import SceneConfig, generate_scene, render_scene, scene_seed
 from agent.align.space import DEFAULT_TEMPLATE
@@ -50,6 +50,7 @@ class ContrastiveConfig:
     place_caption_share: float = 0.25  # multi-object captions that also say where things are
     bank_weight: float = 1.0  # weight of the all-names InfoNCE for single-object images (0: plain CLIP loss)
     data_share: float = 1.0  # share of the captioned scenes a run may see (pretrain.pooled_index): data efficiency
+    data_pool: int = FULL_POOL  # the captioned scenes "100%" means
     init: str | None = None  # start from this encoder (e.g. `rosetta train pretrain`'s) instead of random weights
     vit: ViTConfig = field(default_factory=ViTConfig)
     scenes: SceneConfig = field(default_factory=SceneConfig)
@@ -74,7 +75,7 @@ def batch_for_step(step: int, config: ContrastiveConfig, concepts, rank: int = 0
     local (batch_size / processes per process)."""
     scenes, captions = [], []
     for index in shard(step, config.batch_size, rank, world):
-        scene = generate_scene(scene_seed("train", pooled_index(index, config.data_share)), concepts, config.scenes, "train")
+        scene = generate_scene(scene_seed("train", pooled_index(index, config.data_share, config.data_pool)), concepts, config.scenes, "train")
         rng = random.Random(scene.seed + 1)
         scenes.append(scene)
         captions.append(caption(scene, rng, with_places=rng.random() < config.place_caption_share))
@@ -141,7 +142,7 @@ def export_vision(model: ContrastiveModel, config: ContrastiveConfig, folder: Pa
         "logit_scale": model.loss.scale.item(),
         "image_size": config.vit.image_size,
         "trained": {"steps": run.step, "batch_size": config.batch_size, "seconds": round(run.elapsed),
-                    "data_share": config.data_share, "init": config.init, **describe_machine(run.accelerator)},
+                    "data_share": config.data_share, "data_pool": config.data_pool, "init": config.init, **describe_machine(run.accelerator)},
         "data": ATTRIBUTION,
     }
     save_vision(model.vision, folder, meta)

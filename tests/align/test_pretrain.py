@@ -31,6 +31,7 @@ def test_patch_targets_are_the_image_cut_into_normalised_patches():
 def test_a_data_share_cycles_a_smaller_pool_of_scenes():
     tenth = round(FULL_POOL * 0.1)
     assert pooled_index(tenth + 5, 0.1) == 5 and pooled_index(tenth + 5, 1.0) == tenth + 5
+    assert pooled_index(105, 0.1, data_pool=1000) == 5 and pooled_index(1005, 1.0, data_pool=1000) == 5
     with pytest.raises(RosettaError, match="data share"):
         pooled_index(0, 0.0)
 
