@@ -35,13 +35,26 @@ def _override(config, request: TrainRequest):
     return config
 
 
+STAGE_OPTIONS = {"objectives": ("pretrain",), "data_share": ("vision", "pretrain"), "init": ("vision",)}
+
+
+def _check_stage_options(request: TrainRequest) -> None:
+    """An option the stage does not take is refused, not silently ignored."""
+    for name, stages in STAGE_OPTIONS.items():
+        if getattr(request, name) is not None and request.stage not in stages:
+            raise RosettaError(f"--{name.replace('_', '-')} is for `rosetta train {' / '.join(stages)}`, not {request.stage}")
+    if request.data_share is not None and not 0 < request.data_share <= 1:
+        raise RosettaError(f"--data-share must be in (0, 1], got {request.data_share}")
+
+
 def run_training(request: TrainRequest) -> str:
+    _check_stage_options(request)
     folder = Path(request.out).expanduser() if request.out else rosetta_home() / "runs" / request.stage
     if request.stage == "vision":
         from agent.align.train_contrastive import ContrastiveConfig, train_contrastive
 
         config = _override(ContrastiveConfig(), request)
-        config.data_share = request.data_share or config.data_share
+        config.data_share = request.data_share if request.data_share is not None else config.data_share
         config.init = request.init
         train_contrastive(config, folder)
         products = ["vision.safetensors", "vision.json", "vision_curves.png"]
@@ -49,7 +62,7 @@ def run_training(request: TrainRequest) -> str:
         from agent.align.pretrain import PretrainConfig, pretrain
 
         config = _override(PretrainConfig(), request)
-        config.data_share = request.data_share or config.data_share
+        config.data_share = request.data_share if request.data_share is not None else config.data_share
         if request.objectives:
             config.objectives = tuple(name.strip() for name in request.objectives.split(",") if name.strip())
         products = pretrain(config, folder)

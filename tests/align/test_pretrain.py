@@ -67,3 +67,14 @@ def test_both_objectives_train_resume_and_feed_the_contrastive_stage(tmp_path):
     train_contrastive(contrastive, tmp_path / "clip")
     trained = json.loads((tmp_path / "clip" / "vision.json").read_text())["trained"]
     assert trained["init"] == str(tmp_path / "ssl") and trained["data_share"] == 0.01
+
+
+def test_train_options_a_stage_does_not_take_are_refused():
+    from agent.align.train_command import TrainRequest, run_training
+
+    with pytest.raises(RosettaError, match="--init is for `rosetta train vision`, not grounding"):
+        run_training(TrainRequest(stage="grounding", init="runs/ssl"))
+    with pytest.raises(RosettaError, match="--objectives is for `rosetta train pretrain`"):
+        run_training(TrainRequest(stage="vision", objectives="patches"))
+    with pytest.raises(RosettaError, match=r"--data-share must be in \(0, 1\], got 0"):
+        run_training(TrainRequest(stage="pretrain", data_share=0.0))
