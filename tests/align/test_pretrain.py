@@ -15,7 +15,7 @@ from agent.align.pretrain import (
     patch_pixels,
     pooled_index,
 )
-from agent.align.vision import ViTConfig
+from agent.align.vision import VisionTransformer, ViTConfig
 from agent.errors import RosettaError
 
 
@@ -67,6 +67,15 @@ def test_both_objectives_train_resume_and_feed_the_contrastive_stage(tmp_path):
     train_contrastive(contrastive, tmp_path / "clip")
     trained = json.loads((tmp_path / "clip" / "vision.json").read_text())["trained"]
     assert trained["init"] == str(tmp_path / "ssl") and trained["data_share"] == 0.01
+    from agent.align.llava import load_vision
+
+    started, _ = load_vision(tmp_path / "ssl")
+    tuned, _ = load_vision(tmp_path / "clip")
+    torch.manual_seed(0)
+    fresh = VisionTransformer(ViTConfig())  # what the contrastive stage starts from without --init
+    weight = lambda model: model.patchify[0].weight  # noqa: E731
+    # one step from the pretrained encoder stays next to it, far from a random start
+    assert (weight(tuned) - weight(started)).norm() < 0.2 * (weight(fresh) - weight(started)).norm()
 
 
 def test_train_options_a_stage_does_not_take_are_refused():
