@@ -104,6 +104,9 @@ class MaskedCaption(nn.Module):
         width = config.vit.width
         self.tokenizer, self.ratio, self.length = tokenizer, config.caption_mask_ratio, config.caption_length
         self.embed = nn.Embedding(len(tokenizer), width)
+        # Small, as in BERT: the output is tied to this table, and unit-variance rows would start the loss at
+        # ~130 nats instead of the uniform guess's ln(30,522) = 10.3.
+        nn.init.normal_(self.embed.weight, std=0.02)
         self.position = nn.Parameter(torch.randn(config.caption_length, width) * 0.02)
         layer = nn.TransformerDecoderLayer(width, config.vit.heads, 4 * width, dropout=0.0, batch_first=True, norm_first=True)
         self.layers = nn.TransformerDecoder(layer, config.caption_layers)

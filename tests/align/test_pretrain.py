@@ -49,6 +49,20 @@ def test_the_masked_patch_loss_reaches_the_encoder_and_only_masked_patches_count
     assert model.patches.mask_token.grad.abs().sum() > 0  # the mask token is used (and learns)
 
 
+def test_the_caption_loss_starts_near_a_uniform_guess():
+    import math
+
+    from transformers import AutoTokenizer
+
+    from agent.align.text_encoder import packaged_minilm_folder
+
+    tokenizer = AutoTokenizer.from_pretrained(packaged_minilm_folder())
+    torch.manual_seed(0)
+    model = PretrainModel(PretrainConfig(objectives=("captions",), vit=ViTConfig(depth=1)), tokenizer)
+    loss = model(torch.rand(2, 3, 96, 96) * 2 - 1, ["a red circle at the left of a cat", "the word PARK"])["caption_loss"]
+    assert abs(loss.item() - math.log(len(tokenizer))) < 1.0  # 10.3 nats: no mass piled on arbitrary words
+
+
 @pytest.mark.slow
 def test_both_objectives_train_resume_and_feed_the_contrastive_stage(tmp_path):
     from agent.align.pretrain import pretrain
