@@ -17,19 +17,13 @@ import torch
 from PIL import Image
 
 from agent.align.flamingo import FlamingoCore, load_flamingo, media_index_for
-from agent.align.llava import (
-    IMAGE_MARKER,
-    SHIPPED_WEIGHTS,
-    load_vision,
-    split_on_markers,
-)
+from agent.align.llava import SHIPPED_WEIGHTS, load_vision
 from agent.align.vision import preprocess
-from agent.errors import MessageFormatError, ModelLoadError
+from agent.errors import ModelLoadError
 from agent.messages import Message, media_in
 from agent.models.base import Capabilities, ChatReply, GenerationOptions, ToolSchema
-from agent.models.embedded_vision import ImageFeatureCache, digest
+from agent.models.embedded_vision import ImageFeatureCache, digest, prompt_pieces
 from agent.models.hf import HFChatModel
-from agent.models.prompting import render_conversation
 from agent.paths import rosetta_home
 
 
@@ -77,16 +71,11 @@ class EmbeddedFlamingoChatModel(HFChatModel):
         if not media_in(messages)[0]:
             self._images_seen = ()
             return super().encode(messages, tools)
-        rendered = render_conversation(messages, tools, self.features, image_marker=IMAGE_MARKER)
-        extra = {"tools": rendered.tools} if rendered.tools else {}
-        prompt = self.tokenizer.apply_chat_template(rendered.conversation, add_generation_prompt=True, tokenize=False, **extra)
-        if prompt.count(IMAGE_MARKER) != len(rendered.images):
-            raise MessageFormatError(f"the conversation's text contains {IMAGE_MARKER!r}, Rosetta's image marker; remove it")
-        pieces = [self.tokenizer(piece, add_special_tokens=False, return_tensors="pt").input_ids[0] for piece in split_on_markers(prompt)]
+        pieces, images = prompt_pieces(self, messages, tools)
         ids = torch.cat(pieces)[None].to(self.model.device)
-        media = torch.stack(self.latents.get(rendered.images))[None]  # (1, images, latents, width)
+        media = torch.stack(self.latents.get(images))[None]  # (1, images, latents, width)
         self.core.show(media, media_index_for([len(piece) for piece in pieces])[None].to(ids.device))
-        self._images_seen = tuple(digest(image) for image in rendered.images)
+        self._images_seen = tuple(digest(image) for image in images)
         return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
 
     def _generate(

@@ -37,6 +37,18 @@ from agent.models.hf import HFChatModel
 from agent.models.prompting import render_conversation
 
 
+def prompt_pieces(model: HFChatModel, messages: list[Message], tools: list[ToolSchema]) -> tuple[list[torch.Tensor], list[Image.Image]]:
+    """The conversation's prompt as token ids split where its images go (one more piece than images), and the
+    images in order: what both image-seeing cores (image tokens, cross-attention) start from."""
+    rendered = render_conversation(messages, tools, model.features, image_marker=IMAGE_MARKER)
+    extra = {"tools": rendered.tools} if rendered.tools else {}
+    prompt = model.tokenizer.apply_chat_template(rendered.conversation, add_generation_prompt=True, tokenize=False, **extra)
+    if prompt.count(IMAGE_MARKER) != len(rendered.images):
+        raise MessageFormatError(f"the conversation's text contains {IMAGE_MARKER!r}, Rosetta's image marker; remove it")
+    pieces = [model.tokenizer(piece, add_special_tokens=False, return_tensors="pt").input_ids[0] for piece in split_on_markers(prompt)]
+    return pieces, rendered.images
+
+
 def has_vision_weights(folder: Path = SHIPPED_WEIGHTS) -> bool:
     return all((folder / name).is_file() for name in ("vision.safetensors", "projector.safetensors"))
 
@@ -72,18 +84,11 @@ class EmbeddedVisionChatModel(HFChatModel):
     def encode(self, messages: list[Message], tools: list[ToolSchema]) -> dict[str, torch.Tensor]:
         if not media_in(messages)[0]:
             return super().encode(messages, tools)
-        rendered = render_conversation(messages, tools, self.features, image_marker=IMAGE_MARKER)
-        extra = {"tools": rendered.tools} if rendered.tools else {}
-        prompt = self.tokenizer.apply_chat_template(rendered.conversation, add_generation_prompt=True, tokenize=False, **extra)
-        if prompt.count(IMAGE_MARKER) != len(rendered.images):
-            raise MessageFormatError(f"the conversation's text contains {IMAGE_MARKER!r}, Rosetta's image marker; remove it")
+        pieces, images = prompt_pieces(self, messages, tools)
         embed = self.model.get_input_embeddings()
         with torch.inference_mode():  # no autograd graph for the prompt: it only feeds generate()
-            pieces = []
-            for piece in split_on_markers(prompt):
-                ids = self.tokenizer(piece, add_special_tokens=False, return_tensors="pt").input_ids[0]
-                pieces.append(embed(ids.to(self.model.device)))
-            embeddings = merge_image_tokens(pieces, self.image_tokens(rendered.images))[None]
+            embedded = [embed(ids.to(self.model.device)) for ids in pieces]
+            embeddings = merge_image_tokens(embedded, self.image_tokens(images))[None]
         mask = torch.ones(embeddings.shape[:2], dtype=torch.long, device=embeddings.device)
         return {"inputs_embeds": embeddings, "attention_mask": mask}
 

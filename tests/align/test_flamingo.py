@@ -166,6 +166,11 @@ def test_rosetta_chat_loads_a_trained_core_from_a_folder_and_plain_chat_is_the_p
     llava = load_model("default")  # the LLaVA-style core puts 16 tokens per image into the same prompt
     assert llava.chat([two], options=short).usage.prompt_tokens == reply.usage.prompt_tokens + 2 * 16
     assert len(model.latents) == 2 and model.chat([two], options=short).text == reply.text  # cached, same answer
+    from agent.align.llava import IMAGE_MARKER
+    from agent.errors import MessageFormatError
+
+    with pytest.raises(MessageFormatError, match="image marker; remove it"):
+        model.chat([Message("user", [red, TextBlock(f"What is {IMAGE_MARKER}?")])], options=short)
 
 
 def test_flamingo_without_a_trained_core_says_how_to_train_it(tmp_path, monkeypatch) -> None:

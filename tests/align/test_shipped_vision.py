@@ -88,6 +88,15 @@ def test_rosetta_chat_with_an_image_answers_from_the_model() -> None:
     assert len(result.stdout.strip()) > 3
 
 
+def test_text_that_contains_the_image_marker_is_refused(embedded_model) -> None:
+    from agent.align.llava import IMAGE_MARKER
+    from agent.errors import MessageFormatError
+
+    message = Message.user(f"What does {IMAGE_MARKER} mean?", images=[Image.new("RGB", (32, 32), "red")])
+    with pytest.raises(MessageFormatError, match="image marker; remove it"):
+        embedded_model.chat([message], options=GenerationOptions(max_new_tokens=2))
+
+
 @pytest.mark.parametrize(
     "image",
     [Image.new("RGB", (1, 1), "red"), Image.new("RGBA", (300, 80), (0, 0, 255, 90)), Image.new("L", (40, 40), 30)],
