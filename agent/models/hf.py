@@ -22,6 +22,7 @@ from transformers import (
     LogitsProcessorList,
     StoppingCriteria,
     StoppingCriteriaList,
+    StopStringCriteria,
 )
 from transformers.models.auto.modeling_auto import (
     MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES,
@@ -40,6 +41,7 @@ from agent.models.base import (
 from agent.models.checkpoint import resolve_checkpoint
 from agent.models.constrained import OPEN
 from agent.models.device import pick_device, pick_dtype
+from agent.models.lean_decode import LeanDecoder, SamplingOptions, supports_lean_decode
 from agent.models.load_config import QUANTIZATIONS, HFLoadConfig
 from agent.models.prefix_cache import CACHE_ARGUMENT, PrefixCache, generated_cache
 from agent.models.prompting import TemplateFeatures, render_conversation
@@ -115,6 +117,9 @@ class HFChatModel(ChatModel):
         # Decode tool calls under a grammar built from the tools' schemas, so every call parses (constrained.py).
         self.constrain_tool_calls = True
         self.prefix_cache = PrefixCache()
+        # Plain token-id prompts on a decoder-only LM decode through the lean loop (lean_decode.py), whose
+        # static cache also carries each conversation into its next turn; anything else goes to generate().
+        self.lean = LeanDecoder(model) if processor is None and supports_lean_decode(model) else None
 
     # Prompt --------------------------------------------------------------------------------------
 
@@ -188,6 +193,9 @@ class HFChatModel(ChatModel):
                     extra["logits_processor"] = LogitsProcessorList([constraint])
                 # Only a prompt of plain token ids is cached: with pixel values, equal ids can stand for other images.
                 ids = inputs["input_ids"] if set(inputs) <= {"input_ids", "attention_mask"} else None
+                if self.lean is not None and ids is not None and ids.shape[0] == 1 and self.lean.fits(ids.shape[1]):
+                    outcome["ids"] = self._lean_generate(ids, options, extra, streamer)
+                    return
                 cached = self.prefix_cache.lookup(ids, self._cache_key()) if ids is not None else None
                 if cached is not None:
                     extra[CACHE_ARGUMENT] = cached
@@ -229,6 +237,25 @@ class HFChatModel(ChatModel):
         finish = "tool_calls" if parsed.tool_calls else ("length" if hit_limit and not stop_filter.stopped else "stop")
         message = Message.assistant(parsed.text, parsed.tool_calls)
         return ChatReply(message, finish, Usage(prompt_length, len(generated)))
+
+    def _lean_generate(self, ids: torch.Tensor, options: GenerationOptions, extra: dict[str, Any],
+                       streamer: TokenQueueStreamer) -> torch.Tensor:
+        """What generate() would return (prompt + reply ids), decoded by the lean loop."""
+        stopping = StoppingCriteriaList(extra["stopping_criteria"])
+        if options.stop:
+            stopping.append(StopStringCriteria(self.tokenizer, list(options.stop)))
+        sampling = SamplingOptions(
+            max_new_tokens=options.max_new_tokens, temperature=options.temperature, top_p=options.top_p,
+            top_k=options.top_k or None, repetition_penalty=options.repetition_penalty,
+            eos_token_ids=tuple(self._eos_ids()),
+        )
+        prompt = ids[0].tolist()
+        streamer.put(ids[0])  # as generate() does: the prompt first, which the streamer skips
+        with torch.inference_mode():
+            reply = self.lean.generate(prompt, sampling, key=self._cache_key(), processors=extra.get("logits_processor"),
+                                       stopping=stopping, on_token=lambda token: streamer.put(torch.tensor([token])))
+        streamer.end()
+        return torch.tensor([prompt + reply])
 
     def _append_text(self, inputs: dict[str, torch.Tensor], text: str) -> dict[str, torch.Tensor]:
         """The prompt with ``text`` added at its end, as ids or as embeddings (whichever the prompt is)."""

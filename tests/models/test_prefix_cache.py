@@ -1,4 +1,5 @@
-"""The prompt cache: the next prompt's shared beginning is reused, and the reply is the same as without it."""
+"""The prompt cache of the generate() path: the next prompt's shared beginning is reused, and the reply is the
+same as without it. (The lean loop keeps its own cache across turns: tests/models/test_lean_decode.py.)"""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from tests.tiny_models import build_tiny_llama
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory):
     folder: Path = build_tiny_llama(tmp_path_factory.mktemp("llama"))
-    return load_model(f"hf:{folder}", hf=HFLoadConfig(device="cpu", dtype="float32"))
+    model = load_model(f"hf:{folder}", hf=HFLoadConfig(device="cpu", dtype="float32"))
+    model.lean = None  # the generate() path, which models the lean loop does not take still use
+    return model
 
 
 def test_a_shared_beginning_is_reused_and_changes_nothing(tiny) -> None:

@@ -1,0 +1,174 @@
+"""A lean batch-1 decode loop for causal LMs, with one preallocated key/value cache kept across turns.
+
+transformers' ``generate()`` is general: every call builds its processors, stopping criteria and cache, and
+every token passes through that machinery. A chat on a CPU wants the opposite: one conversation at a time,
+one token a step, and the next turn starting where the last one left off. This loop
+
+- preallocates a ``StaticCache`` (grown in blocks up to ``capacity`` tokens) and keeps it: the next prompt
+  recomputes only the part after what it shares with the tokens already in the cache (a follow-up turn
+  re-reads nothing), with no copy of the cache (its count is cut back to the shared part; what lies past it
+  is overwritten, and the causal mask never lets a query see past its own position);
+- computes logits for the last position only;
+- applies transformers' own logits processors and stopping criteria (the same objects ``generate()`` would
+  use), so greedy decoding gives the same tokens as ``generate()`` (tests check it).
+
+``LeanDecoder.generate`` takes token ids; the cache key names whatever else the cached values depend on
+(e.g. which adapter was on), and a different key starts the cache over.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+from transformers import (
+    LogitsProcessorList,
+    RepetitionPenaltyLogitsProcessor,
+    StaticCache,
+    StoppingCriteriaList,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
+
+from agent.models.prefix_cache import CACHE_ARGUMENT, truncate
+
+
+@dataclass
+class LeanDecodeConfig:
+    capacity: int | None = None  # most tokens the cache holds (prompt + reply); None: the model's context
+    block: int = 256  # the smallest cache; it doubles as a conversation grows. Every step attends to the whole
+    # static cache (masked past the current position), so a cache far bigger than the chat costs time.
+
+
+@dataclass
+class SamplingOptions:
+    max_new_tokens: int
+    temperature: float = 0.0  # 0: greedy
+    top_p: float | None = None
+    top_k: int | None = None
+    repetition_penalty: float | None = None
+    eos_token_ids: tuple[int, ...] = ()
+
+
+def supports_lean_decode(model: Any) -> bool:
+    """Decoder-only models whose forward takes a static cache and cache positions (Llama, Qwen2, SmolLM2, ...)."""
+    config = model.config
+    return (not getattr(config, "is_encoder_decoder", False) and getattr(model, "_can_compile_fullgraph", False)
+            and getattr(config, "sliding_window", None) is None)
+
+
+def shared_length(old: list[int], new: list[int]) -> int:
+    """How many leading tokens two id sequences share."""
+    shared = 0
+    for old_id, new_id in zip(old, new):
+        if old_id != new_id:
+            break
+        shared += 1
+    return shared
+
+
+class LeanDecoder:
+    def __init__(self, model: Any, config: LeanDecodeConfig | None = None):
+        self.model, self.config = model, config or LeanDecodeConfig()
+        self.capacity = self.config.capacity or getattr(model.config, "max_position_embeddings", 4096)
+        self.cache: StaticCache | None = None
+        self.cache_size = 0
+        self.cached_ids: list[int] = []  # the tokens whose keys/values the cache holds, in order
+        self.cache_key: Any = None
+
+    # The cache ------------------------------------------------------------------------------------
+
+    def _room_for(self, length: int) -> None:
+        """A cache of at least ``length`` tokens; a bigger one starts empty."""
+        if length > self.capacity:
+            raise ValueError(f"{length} tokens do not fit the decode cache ({self.capacity}); "
+                             "shorten the conversation or raise LeanDecodeConfig.capacity")
+        if self.cache is not None and self.cache_size >= length:
+            return
+        size = self.config.block
+        while size < length:
+            size *= 2
+        # A bigger cache starts empty: the conversation is read again once (each doubling, so rarely).
+        self.cache_size = min(self.capacity, size)
+        self.cache = StaticCache(config=self.model.config, max_cache_len=self.cache_size)
+        self.cached_ids = []
+
+    def forget(self) -> None:
+        """Drop what the cache holds (its memory stays allocated for the next conversation)."""
+        self.cached_ids, self.cache_key = [], None
+
+    def _forward(self, ids: list[int], start: int) -> torch.Tensor:
+        """Feed ``ids`` at positions ``start``...; return the logits of the last one (1, vocab)."""
+        # The cache writes after the tokens it counts, not at cache_position: cut its count back to ``start``
+        # (nothing is copied; the stale keys/values past it are overwritten or masked).
+        truncate(self.cache, start)
+        device = self.model.device
+        input_ids = torch.tensor([ids], device=device)
+        positions = torch.arange(start, start + len(ids), device=device)
+        output = self.model(input_ids=input_ids, cache_position=positions, **{CACHE_ARGUMENT: self.cache},
+                            use_cache=True, logits_to_keep=1)
+        self.cached_ids[start:] = ids
+        return output.logits[:, -1, :].float()
+
+    def fits(self, prompt_length: int) -> bool:
+        return prompt_length < self.capacity
+
+    def prefill(self, prompt: list[int], key: Any = None, reply_room: int = 0) -> torch.Tensor:
+        """Bring the cache to ``prompt``, recomputing only what it does not already hold; last logits."""
+        self._room_for(len(prompt) + reply_room)
+        if key != self.cache_key:
+            self.forget()
+            self.cache_key = key
+        start = min(shared_length(self.cached_ids, prompt), len(prompt) - 1)  # at least one token computes
+        return self._forward(prompt[start:], start)
+
+    # Decoding ---------------------------------------------------------------------------------------
+
+    def generate(
+        self,
+        prompt: list[int],
+        options: SamplingOptions,
+        key: Any = None,
+        processors: LogitsProcessorList | None = None,
+        stopping: StoppingCriteriaList | None = None,
+        on_token: Callable[[int], None] | None = None,
+    ) -> list[int]:
+        """Decode a reply to ``prompt`` (token ids); ``on_token`` sees each new token as it comes."""
+        processors = LogitsProcessorList([*(processors or []), *sampling_processors(options)])
+        stopping = stopping or StoppingCriteriaList()
+        reply_room = min(options.max_new_tokens, self.capacity - len(prompt))
+        logits = self.prefill(prompt, key, reply_room)
+        sequence = torch.tensor([prompt], device=self.model.device)
+        reply: list[int] = []
+        while True:
+            scores = processors(sequence, logits)
+            if options.temperature > 0:
+                token = int(torch.multinomial(torch.softmax(scores, dim=-1), 1))
+            else:
+                token = int(scores.argmax(dim=-1))
+            reply.append(token)
+            sequence = torch.cat([sequence, sequence.new_tensor([[token]])], dim=1)
+            if on_token is not None:
+                on_token(token)
+            if (token in options.eos_token_ids or len(reply) >= reply_room
+                    or bool(stopping(sequence, scores).any())):
+                # The last token's keys/values were never computed: the cache holds everything before it.
+                return reply
+            logits = self._forward([token], sequence.shape[1] - 1)
+
+
+def sampling_processors(options: SamplingOptions) -> list[Any]:
+    """The processors ``generate()`` would add for these options, in its order."""
+    chain: list[Any] = []
+    if options.repetition_penalty is not None and options.repetition_penalty != 1.0:
+        chain.append(RepetitionPenaltyLogitsProcessor(options.repetition_penalty))
+    if options.temperature > 0:
+        if options.temperature != 1.0:
+            chain.append(TemperatureLogitsWarper(options.temperature))
+        if options.top_k:
+            chain.append(TopKLogitsWarper(options.top_k))
+        if options.top_p is not None and options.top_p < 1.0:
+            chain.append(TopPLogitsWarper(options.top_p))
+    return chain
