@@ -69,6 +69,7 @@ class PretrainConfig:
     caption_length: int = 48
     data_share: float = 1.0
     data_pool: int = FULL_POOL  # the captioned scenes "100%" means (a shorter benchmark run sets its own)
+    seed: int = 0  # weights and masks; the scenes are fixed by their index (benchmarks repeat runs over seeds)
     vit: ViTConfig = field(default_factory=ViTConfig)
     scenes: SceneConfig = field(default_factory=SceneConfig)
 
@@ -158,11 +159,11 @@ def pretrain(config: PretrainConfig, folder: Path, accelerator: Accelerator | No
     """Train (or resume) into ``folder``; write vision.safetensors + vision.json (the encoder only)."""
     from transformers import AutoTokenizer
 
-    accelerator = accelerator or Accelerator(cpu=True)
-    torch.manual_seed(0)
+    accelerator = accelerator or Accelerator()  # the same encoder as the contrastive stage: a GPU helps as much
+    torch.manual_seed(config.seed)
     concepts = load_concepts()
     tokenizer = AutoTokenizer.from_pretrained(packaged_minilm_folder()) if "captions" in config.objectives else None
-    model = PretrainModel(config, tokenizer)
+    model = PretrainModel(config, tokenizer).to(accelerator.device)
     trainable = list(model.parameters())
     optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay, betas=(0.9, 0.98))
     scheduler = cosine_with_warmup(optimizer, config.warmup_steps, config.steps)
@@ -174,12 +175,12 @@ def pretrain(config: PretrainConfig, folder: Path, accelerator: Accelerator | No
             scenes, captions = batch_for_step(run.step, config, concepts)
             pixels = preprocess([render_scene(scene, concepts) for scene in scenes], config.vit.image_size)
             model.train()
-            losses = model(pixels, captions)
+            losses = model(pixels.to(accelerator.device), captions)
             optimizer_step(run, sum(losses.values()), optimizer, scheduler, trainable, bar,
                            **{name: value.item() for name, value in losses.items()})
     meta = {"text_model": PACKAGED, "image_size": config.vit.image_size,
             "pretrained": {"objectives": list(config.objectives), "steps": run.step, "batch_size": config.batch_size,
-                           "data_share": config.data_share, "data_pool": config.data_pool, "seconds": round(run.elapsed), **describe_machine(accelerator)},
+                           "data_share": config.data_share, "data_pool": config.data_pool, "seed": config.seed, "seconds": round(run.elapsed), **describe_machine(accelerator)},
             "data": ATTRIBUTION}
     save_vision(model.vision, folder, meta)
     plot_history(run.history, folder / "pretrain_curves.png", "Self-supervised pretraining: masked patches / caption tokens")

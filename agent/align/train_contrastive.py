@@ -51,6 +51,7 @@ class ContrastiveConfig:
     bank_weight: float = 1.0  # weight of the all-names InfoNCE for single-object images (0: plain CLIP loss)
     data_share: float = 1.0  # share of the captioned scenes a run may see (pretrain.pooled_index): data efficiency
     data_pool: int = FULL_POOL  # the captioned scenes "100%" means
+    seed: int = 0  # weights; the scenes are fixed by their index (benchmarks repeat runs over seeds)
     init: str | None = None  # start from this encoder (e.g. `rosetta train pretrain`'s) instead of random weights
     vit: ViTConfig = field(default_factory=ViTConfig)
     scenes: SceneConfig = field(default_factory=SceneConfig)
@@ -85,7 +86,7 @@ def batch_for_step(step: int, config: ContrastiveConfig, concepts, rank: int = 0
 def train_contrastive(config: ContrastiveConfig, folder: Path, accelerator: Accelerator | None = None) -> Path:
     """Train (or resume) into ``folder``; return the folder holding vision.safetensors."""
     accelerator = accelerator or Accelerator()
-    torch.manual_seed(0)
+    torch.manual_seed(config.seed)
     concepts = load_concepts()
     text = SentenceEncoder(config.text_model)
     model = ContrastiveModel(config.vit)
@@ -142,7 +143,7 @@ def export_vision(model: ContrastiveModel, config: ContrastiveConfig, folder: Pa
         "logit_scale": model.loss.scale.item(),
         "image_size": config.vit.image_size,
         "trained": {"steps": run.step, "batch_size": config.batch_size, "seconds": round(run.elapsed),
-                    "data_share": config.data_share, "data_pool": config.data_pool, "init": config.init, **describe_machine(run.accelerator)},
+                    "data_share": config.data_share, "data_pool": config.data_pool, "seed": config.seed, "init": config.init, **describe_machine(run.accelerator)},
         "data": ATTRIBUTION,
     }
     save_vision(model.vision, folder, meta)
