@@ -1,10 +1,17 @@
-"""Rosetta's chat path against plain transformers `generate`, same weights, same prompt, one run.
+"""The embedded model's speed, side by side in one run: plain transformers `generate`, llama.cpp and Rosetta.
 
-    .venv/bin/python benchmarks/bench_embedded.py [--new-tokens 128] [--repeats 3]
+    .venv/bin/python -m pip install -e ".[bench]"     # llama-cpp-python (builds llama.cpp, a few minutes)
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_embedded.py [--new-tokens 128] [--repeats 3] [--threads 2]
 
-Measures, for the embedded SmolLM2-135M-Instruct: time to load, time to first token and decode tokens/s.
-Both sides load the same converted safetensors folder once and decode greedily, so they generate the same
-tokens. Each side runs in its own process: one load, then several replies; medians are reported. Prints a Markdown table for docs/benchmarks.md.
+For SmolLM2-135M-Instruct (the packaged GGUF; transformers and Rosetta read its float32 conversion, llama.cpp
+the GGUF itself, Q4_1), greedy, each side in its own process with one load and then `--repeats` of:
+
+- a first turn: a new conversation ("Write a long story ..."): time to first token and decode tokens/s;
+- a follow-up turn in that conversation ("Now give the story a title."): time to first token. Each side keeps
+  what it keeps by itself between turns: generate() nothing, llama.cpp its context's tokens, Rosetta its cache.
+
+Rosetta alone runs the image turns (neither peer can run its image core): a first turn about a picture (a new
+picture each repeat, so it is encoded) and a follow-up about the same picture. Medians; prints Markdown.
 """
 
 from __future__ import annotations
@@ -17,128 +24,238 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
-from transformers.generation.streamers import BaseStreamer
-
-from agent.messages import Message
-from agent.models.base import GenerationOptions
-from agent.models.embedded import load_embedded_model, prepare_embedded_model
-from agent.models.hf import HFChatModel
+import torch  # noqa: E402
 
 PROMPT = "Write a long story about a dragon who learns to paint."
+FOLLOW_UP = "Now give the story a title."
+IMAGE_QUESTION, IMAGE_FOLLOW_UP = "What is in this picture?", "How many are there?"
+SIDES = ("plain", "llama.cpp", "rosetta")
 
 
 @dataclass
-class Timing:
-    load_s: float
-    first_token_s: float
-    decode_tokens_per_s: float
-    tokens: int
+class Turns:
+    """One side's measurements over the repeats (seconds, tokens/s)."""
+    load_s: float = 0.0
+    first_token_s: list[float] = field(default_factory=list)
+    decode_tokens_per_s: list[float] = field(default_factory=list)
+    tokens: list[int] = field(default_factory=list)
+    prompt_tokens: list[int] = field(default_factory=list)
+    follow_up_first_token_s: list[float] = field(default_factory=list)
+    image_first_token_s: list[float] = field(default_factory=list)
+    image_follow_up_first_token_s: list[float] = field(default_factory=list)
 
 
-class TokenClock(BaseStreamer):
-    """Records when generate() hands over each new token (the first put() is the prompt)."""
+def decode_rate(times: list[float], tokens: int) -> float:
+    # Rosetta streams text pieces, not tokens: its token count is spread over the span from first to last piece.
+    return (tokens - 1) / (times[-1] - times[0])
 
-    def __init__(self) -> None:
-        self.times: list[float] = []
-        self.prompt_seen = False
 
-    def put(self, value: torch.Tensor) -> None:
-        if not self.prompt_seen:
+# Plain transformers generate() ---------------------------------------------------------------------------
+
+
+def run_plain(args: argparse.Namespace) -> Turns:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.generation.streamers import BaseStreamer
+
+    from agent.models.embedded import prepare_embedded_model
+
+    class Clock(BaseStreamer):
+        """When generate() hands over each new token (its first put() is the prompt)."""
+
+        def __init__(self) -> None:
+            self.times: list[float] = []
+            self.tokens: list[int] = []
+            self.prompt_seen = False
+
+        def put(self, value: torch.Tensor) -> None:
+            if self.prompt_seen:
+                self.times.append(time.perf_counter())
+                self.tokens += value.reshape(-1).tolist()
             self.prompt_seen = True
-            return
-        self.times.append(time.perf_counter())
 
-    def end(self) -> None:
-        pass
+        def end(self) -> None:
+            pass
 
-
-def load_plain(folder: str) -> tuple[Any, Any, float]:
+    folder = str(prepare_embedded_model(progress=False))
     start = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = AutoModelForCausalLM.from_pretrained(folder).eval()
-    return tokenizer, model, time.perf_counter() - start
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    turns = Turns(load_s=time.perf_counter() - start)
+
+    def reply(conversation: list[dict], new_tokens: int) -> tuple[float, Clock, int]:
+        begin = time.perf_counter()
+        inputs = tokenizer.apply_chat_template(conversation, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+        clock = Clock()
+        with torch.inference_mode():
+            model.generate(**inputs, max_new_tokens=new_tokens, do_sample=False, streamer=clock)
+        return begin, clock, inputs["input_ids"].shape[1]
+
+    for _ in range(args.repeats):
+        conversation = [{"role": "user", "content": PROMPT}]
+        begin, clock, prompt_tokens = reply(conversation, args.new_tokens)
+        record_first(turns, begin, clock.times, len(clock.tokens), prompt_tokens)
+        conversation += [{"role": "assistant", "content": tokenizer.decode(clock.tokens, skip_special_tokens=True)},
+                         {"role": "user", "content": FOLLOW_UP}]
+        begin, clock, _ = reply(conversation, 8)
+        turns.follow_up_first_token_s.append(clock.times[0] - begin)
+    return turns
 
 
-def plain_generate(tokenizer: Any, model: Any, new_tokens: int) -> tuple[float, list[float]]:
-    begin = time.perf_counter()
-    messages = [{"role": "user", "content": PROMPT}]
-    inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
-    clock = TokenClock()
-    with torch.inference_mode():
-        model.generate(**inputs, max_new_tokens=new_tokens, do_sample=False, streamer=clock)
-    return begin, clock.times
+def record_first(turns: Turns, begin: float, times: list[float], tokens: int, prompt_tokens: int) -> None:
+    turns.first_token_s.append(times[0] - begin)
+    turns.decode_tokens_per_s.append(decode_rate(times, tokens))
+    turns.tokens.append(tokens)
+    turns.prompt_tokens.append(prompt_tokens)
 
 
-def load_rosetta() -> tuple[HFChatModel, float]:
+# llama.cpp -----------------------------------------------------------------------------------------------
+
+
+def run_llama_cpp(args: argparse.Namespace) -> Turns:
+    from llama_cpp import Llama
+    from transformers import AutoTokenizer
+
+    from agent.models.embedded import find_packaged_gguf, prepare_embedded_model
+
+    # The same chat template as the other sides (from the converted folder's tokenizer), so the prompts match.
+    tokenizer = AutoTokenizer.from_pretrained(str(prepare_embedded_model(progress=False)))
+    start = time.perf_counter()
+    llm = Llama(model_path=str(find_packaged_gguf()), n_ctx=2048, n_threads=args.threads, n_threads_batch=args.threads,
+                verbose=False)
+    turns = Turns(load_s=time.perf_counter() - start)
+
+    def reply(conversation: list[dict], new_tokens: int) -> tuple[float, list[float], str, int]:
+        begin = time.perf_counter()
+        prompt = tokenizer.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+        times, text = [], ""
+        for chunk in llm.create_completion(prompt, max_tokens=new_tokens, temperature=0.0, top_k=1, stream=True):
+            times.append(time.perf_counter())  # one chunk a token
+            text += chunk["choices"][0]["text"]
+        return begin, times, text, len(llm.tokenize(prompt.encode(), add_bos=False, special=True))
+
+    for _ in range(args.repeats):
+        llm.reset()  # a new conversation: nothing of the last one is reused
+        conversation = [{"role": "user", "content": PROMPT}]
+        begin, times, text, prompt_tokens = reply(conversation, args.new_tokens)
+        record_first(turns, begin, times, len(times), prompt_tokens)
+        conversation += [{"role": "assistant", "content": text}, {"role": "user", "content": FOLLOW_UP}]
+        begin, times, _, _ = reply(conversation, 8)
+        turns.follow_up_first_token_s.append(times[0] - begin)
+    return turns
+
+
+# Rosetta -------------------------------------------------------------------------------------------------
+
+
+def run_rosetta(args: argparse.Namespace) -> Turns:
+    from agent.align.emoji_data import load_concepts
+    from agent.align.scenes import generate_scenes, render_scene
+    from agent.messages import Message
+    from agent.models.base import GenerationOptions
+    from agent.models.embedded import load_embedded_model
+
     start = time.perf_counter()
     model = load_embedded_model(progress=False)
-    return model, time.perf_counter() - start
+    turns = Turns(load_s=time.perf_counter() - start)
+
+    def reply(conversation: list[Message], new_tokens: int) -> tuple[float, list[float], Any]:
+        begin = time.perf_counter()
+        stream = model.stream(conversation, options=GenerationOptions(max_new_tokens=new_tokens))
+        times = [time.perf_counter() for _ in stream]
+        return begin, times, stream.result()
+
+    concepts = load_concepts()
+    pictures = [render_scene(scene, concepts) for scene in generate_scenes("test", 0, args.repeats, concepts)]
+    for picture in pictures:
+        if model.lean is not None:
+            model.lean.forget()  # a new conversation: nothing of the last one is reused
+        conversation = [Message.user(PROMPT)]
+        begin, times, result = reply(conversation, args.new_tokens)
+        record_first(turns, begin, times, result.usage.completion_tokens, result.usage.prompt_tokens)
+        conversation += [result.message, Message.user(FOLLOW_UP)]
+        begin, times, _ = reply(conversation, 8)
+        turns.follow_up_first_token_s.append(times[0] - begin)
+
+        conversation = [Message.user(IMAGE_QUESTION, images=[picture])]  # a picture not seen before
+        begin, times, result = reply(conversation, 24)
+        turns.image_first_token_s.append(times[0] - begin)
+        conversation += [result.message, Message.user(IMAGE_FOLLOW_UP)]
+        begin, times, _ = reply(conversation, 8)
+        turns.image_follow_up_first_token_s.append(times[0] - begin)
+    return turns
 
 
-def rosetta_chat(model: HFChatModel, new_tokens: int) -> tuple[float, list[float], int]:
-    begin = time.perf_counter()
-    times = []
-    stream = model.stream([Message.user(PROMPT)], options=GenerationOptions(max_new_tokens=new_tokens))
-    for _ in stream:
-        times.append(time.perf_counter())
-    return begin, times, stream.result().usage.completion_tokens
+RUNNERS = {"plain": run_plain, "llama.cpp": run_llama_cpp, "rosetta": run_rosetta}
 
 
-def _timing(load_s: float, begin: float, times: list[float], tokens: int | None = None) -> Timing:
-    # Rosetta streams words, not tokens: its token count is spread over the span from first to last delta.
-    tokens = len(times) if tokens is None else tokens
-    return Timing(load_s, times[0] - begin, (tokens - 1) / (times[-1] - times[0]), tokens)
+# Report --------------------------------------------------------------------------------------------------
 
 
-def median(timings: list[Timing], field: str) -> float:
-    return statistics.median(getattr(timing, field) for timing in timings)
-
-
-def run_side(side: str, new_tokens: int, repeats: int) -> list[Timing]:
-    """Load one side once, as a chat session does, then time `repeats` replies."""
-    folder = str(prepare_embedded_model(progress=False))
-    if side == "plain":
-        tokenizer, model, load_s = load_plain(folder)
-        return [_timing(load_s, *plain_generate(tokenizer, model, new_tokens)) for _ in range(repeats)]
-    rosetta_model, load_s = load_rosetta()
-    return [_timing(load_s, *rosetta_chat(rosetta_model, new_tokens)) for _ in range(repeats)]
+def median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--side", choices=("plain", "rosetta"), help=argparse.SUPPRESS)  # internal: one side
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--sides", default=",".join(SIDES))
+    parser.add_argument("--out", default=str(ROOT / "docs" / "speed.json"))
+    parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)  # internal: run one side, print JSON
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     if args.side:
-        print(json.dumps([asdict(timing) for timing in run_side(args.side, args.new_tokens, args.repeats)]))
+        print(json.dumps(asdict(RUNNERS[args.side](args))))
         return
 
-    prepare_embedded_model()  # the one-time conversion, outside the measurement
-    # Each side runs in its own process, so neither inherits the other's allocator or OpenMP thread state.
-    results: dict[str, list[Timing]] = {}
-    for side in ("plain", "rosetta"):
-        command = [sys.executable, __file__, "--side", side, "--new-tokens", str(args.new_tokens), "--repeats", str(args.repeats)]
-        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-        results[side] = [Timing(**row) for row in json.loads(output.strip().splitlines()[-1])]
-    plain, rosetta = results["plain"], results["rosetta"]
+    from agent.models.embedded import prepare_embedded_model
 
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, threads {torch.get_num_threads()}")
-    print(f"prompt: {PROMPT!r}, greedy, {args.new_tokens} new tokens max, median of {args.repeats} replies\n")
-    print("| measure | plain `generate` | Rosetta chat | ratio (Rosetta / plain) |")
-    print("|---|---|---|---|")
-    rows = [("load (s)", "load_s"), ("time to first token (s)", "first_token_s"), ("decode (tokens/s)", "decode_tokens_per_s")]
-    for label, field in rows:
-        p, r = median(plain, field), median(rosetta, field)
-        print(f"| {label} | {p:.3f} | {r:.3f} | {r / p:.2f}x |")
-    print(f"| tokens generated | {plain[0].tokens} | {rosetta[0].tokens} | |")
+    prepare_embedded_model()  # the one-time conversion, outside the measurement
+    results: dict[str, Turns] = {}
+    for side in args.sides.split(","):
+        # Each side in its own process: none inherits another's allocator, caches or OpenMP thread state.
+        command = [sys.executable, __file__, "--side", side, "--new-tokens", str(args.new_tokens),
+                   "--repeats", str(args.repeats), "--threads", str(args.threads)]
+        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        results[side] = Turns(**json.loads(output.strip().splitlines()[-1]))
+        print(f"{side}: done", file=sys.stderr, flush=True)
+
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} threads"
+    report = {"machine": machine, "new_tokens": args.new_tokens, "repeats": args.repeats,
+              "sides": {side: asdict(turns) for side, turns in results.items()}}
+    Path(args.out).write_text(json.dumps(report, indent=1))
+    print(f"machine: {machine}; greedy, {args.new_tokens} new tokens, median of {args.repeats}\n")
+    print("| measure | " + " | ".join(results) + " | Rosetta / plain | Rosetta / llama.cpp |")
+    print("|---" * (len(results) + 3) + "|")
+    rows = [("load (s)", "load_s"), ("first turn: time to first token (s)", "first_token_s"),
+            ("first turn: decode (tokens/s)", "decode_tokens_per_s"),
+            ("follow-up: time to first token (s)", "follow_up_first_token_s"),
+            ("image turn: time to first token (s)", "image_first_token_s"),
+            ("image follow-up: time to first token (s)", "image_follow_up_first_token_s")]
+    for label, name in rows:
+        values = {side: (value if isinstance(value := getattr(turns, name), float) else median(value)) for side, turns in results.items()}
+        cells = [f"{v:.3f}" if v is not None else "-" for v in values.values()]
+        ratios = [ratio(values.get("rosetta"), values.get(peer)) for peer in ("plain", "llama.cpp")]
+        print(f"| {label} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+    print("| tokens (first turn) | " + " | ".join(str(turns.tokens[0]) for turns in results.values()) + " | | |")
+    rosetta = results.get("rosetta")
+    if rosetta and rosetta.image_first_token_s:
+        print(f"\nfollow-up / first turn, time to first token: text {median(rosetta.follow_up_first_token_s) / median(rosetta.first_token_s):.2f}x, "
+              f"image {median(rosetta.image_follow_up_first_token_s) / median(rosetta.image_first_token_s):.2f}x")
+    print(f"wrote {args.out}")
+
+
+def ratio(numerator: float | None, denominator: float | None) -> str:
+    return f"{numerator / denominator:.2f}x" if numerator is not None and denominator else "-"
 
 
 if __name__ == "__main__":

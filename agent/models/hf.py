@@ -193,8 +193,9 @@ class HFChatModel(ChatModel):
                     extra["logits_processor"] = LogitsProcessorList([constraint])
                 # Only a prompt of plain token ids is cached: with pixel values, equal ids can stand for other images.
                 ids = inputs["input_ids"] if set(inputs) <= {"input_ids", "attention_mask"} else None
-                if self.lean is not None and ids is not None and ids.shape[0] == 1 and self.lean.fits(ids.shape[1]):
-                    outcome["ids"] = self._lean_generate(ids, options, extra, streamer)
+                embeds_only = set(inputs) <= {"inputs_embeds", "attention_mask"}
+                if self.lean is not None and (ids is not None or embeds_only) and self.lean.fits(prompt_length):
+                    outcome["ids"] = self._lean_generate(inputs, options, extra, streamer)
                     return
                 cached = self.prefix_cache.lookup(ids, self._cache_key()) if ids is not None else None
                 if cached is not None:
@@ -238,9 +239,10 @@ class HFChatModel(ChatModel):
         message = Message.assistant(parsed.text, parsed.tool_calls)
         return ChatReply(message, finish, Usage(prompt_length, len(generated)))
 
-    def _lean_generate(self, ids: torch.Tensor, options: GenerationOptions, extra: dict[str, Any],
+    def _lean_generate(self, inputs: dict[str, torch.Tensor], options: GenerationOptions, extra: dict[str, Any],
                        streamer: TokenQueueStreamer) -> torch.Tensor:
-        """What generate() would return (prompt + reply ids), decoded by the lean loop."""
+        """What generate() would return (prompt + reply ids; given embeddings, the reply), decoded by the lean
+        loop (one conversation: batch 1)."""
         stopping = StoppingCriteriaList(extra["stopping_criteria"])
         if options.stop:
             stopping.append(StopStringCriteria(self.tokenizer, list(options.stop)))
@@ -249,13 +251,14 @@ class HFChatModel(ChatModel):
             top_k=options.top_k or None, repetition_penalty=options.repetition_penalty,
             eos_token_ids=tuple(self._eos_ids()),
         )
-        prompt = ids[0].tolist()
-        streamer.put(ids[0])  # as generate() does: the prompt first, which the streamer skips
+        prompt = inputs["input_ids"][0].tolist() if "input_ids" in inputs else None
+        streamer.put(torch.tensor(prompt or []))  # as generate() does: the prompt first (none given embeddings), skipped
         with torch.inference_mode():
             reply = self.lean.generate(prompt, sampling, key=self._cache_key(), processors=extra.get("logits_processor"),
-                                       stopping=stopping, on_token=lambda token: streamer.put(torch.tensor([token])))
+                                       stopping=stopping, on_token=lambda token: streamer.put(torch.tensor([token])),
+                                       embeds=inputs.get("inputs_embeds"))
         streamer.end()
-        return torch.tensor([prompt + reply])
+        return torch.tensor([(prompt or []) + reply])
 
     def _append_text(self, inputs: dict[str, torch.Tensor], text: str) -> dict[str, torch.Tensor]:
         """The prompt with ``text`` added at its end, as ids or as embeddings (whichever the prompt is)."""

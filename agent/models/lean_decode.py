@@ -12,14 +12,17 @@ one token a step, and the next turn starting where the last one left off. This l
 - applies transformers' own logits processors and stopping criteria (the same objects ``generate()`` would
   use), so greedy decoding gives the same tokens as ``generate()`` (tests check it).
 
-``LeanDecoder.generate`` takes token ids; the cache key names whatever else the cached values depend on
-(e.g. which adapter was on), and a different key starts the cache over.
+``LeanDecoder.generate`` takes token ids, or input embeddings (a prompt with projected image tokens in it). The
+cache knows each position by what went in: a token id, or a digest of an embedding row, so a follow-up about an
+image already in the conversation shares everything up to its new turn. The cache key names whatever else the
+cached values depend on (e.g. which adapter was on), and a different key starts the cache over.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Hashable, Sequence
 
 import torch
 from transformers import (
@@ -59,8 +62,8 @@ def supports_lean_decode(model: Any) -> bool:
             and getattr(config, "sliding_window", None) is None)
 
 
-def shared_length(old: list[int], new: list[int]) -> int:
-    """How many leading tokens two id sequences share."""
+def shared_length(old: Sequence[Hashable], new: Sequence[Hashable]) -> int:
+    """How many leading positions two prompts share."""
     shared = 0
     for old_id, new_id in zip(old, new):
         if old_id != new_id:
@@ -75,7 +78,7 @@ class LeanDecoder:
         self.capacity = self.config.capacity or getattr(model.config, "max_position_embeddings", 4096)
         self.cache: StaticCache | None = None
         self.cache_size = 0
-        self.cached_ids: list[int] = []  # the tokens whose keys/values the cache holds, in order
+        self.cached_ids: list[Hashable] = []  # what went in at each position the cache holds: ids or row digests
         self.cache_key: Any = None
 
     # The cache ------------------------------------------------------------------------------------
@@ -99,48 +102,64 @@ class LeanDecoder:
         """Drop what the cache holds (its memory stays allocated for the next conversation)."""
         self.cached_ids, self.cache_key = [], None
 
-    def _forward(self, ids: list[int], start: int) -> torch.Tensor:
-        """Feed ``ids`` at positions ``start``...; return the logits of the last one (1, vocab)."""
+    def _forward(self, ids: list[int] | None, start: int, embeds: torch.Tensor | None = None) -> torch.Tensor:
+        """Feed ``ids`` (or input embeddings (1, n, hidden)) at positions ``start``...; return the logits of the
+        last one (1, vocab)."""
         # The cache writes after the tokens it counts, not at cache_position: cut its count back to ``start``
         # (nothing is copied; the stale keys/values past it are overwritten or masked).
         truncate(self.cache, start)
         device = self.model.device
-        input_ids = torch.tensor([ids], device=device)
-        positions = torch.arange(start, start + len(ids), device=device)
-        output = self.model(input_ids=input_ids, cache_position=positions, **{CACHE_ARGUMENT: self.cache},
-                            use_cache=True, logits_to_keep=1)
-        self.cached_ids[start:] = ids
+        inputs = {"inputs_embeds": embeds} if embeds is not None else {"input_ids": torch.tensor([ids], device=device)}
+        length = embeds.shape[1] if embeds is not None else len(ids)
+        positions = torch.arange(start, start + length, device=device)
+        output = self.model(**inputs, cache_position=positions, **{CACHE_ARGUMENT: self.cache}, use_cache=True, logits_to_keep=1)
         return output.logits[:, -1, :].float()
 
     def fits(self, prompt_length: int) -> bool:
         return prompt_length < self.capacity
 
-    def prefill(self, prompt: list[int], key: Any = None, reply_room: int = 0) -> torch.Tensor:
-        """Bring the cache to ``prompt``, recomputing only what it does not already hold; last logits."""
+    def prefill(self, prompt: Sequence[Hashable], key: Any = None, reply_room: int = 0,
+                embeds: torch.Tensor | None = None) -> torch.Tensor:
+        """Bring the cache to ``prompt`` (token ids; with ``embeds``, the digests of its rows), recomputing only
+        what it does not already hold; return the last position's logits."""
         self._room_for(len(prompt) + reply_room)
         if key != self.cache_key:
             self.forget()
             self.cache_key = key
         start = min(shared_length(self.cached_ids, prompt), len(prompt) - 1)  # at least one token computes
-        return self._forward(prompt[start:], start)
+        del self.cached_ids[start:]  # claimed again only once computed: a failed forward leaves no stale claim
+        logits = self._forward(None if embeds is not None else list(prompt[start:]), start,
+                               embeds[:, start:] if embeds is not None else None)
+        self.cached_ids.extend(prompt[start:])
+        return logits
 
     # Decoding ---------------------------------------------------------------------------------------
 
     def generate(
         self,
-        prompt: list[int],
+        prompt: list[int] | None,
         options: SamplingOptions,
         key: Any = None,
         processors: LogitsProcessorList | None = None,
         stopping: StoppingCriteriaList | None = None,
         on_token: Callable[[int], None] | None = None,
+        embeds: torch.Tensor | None = None,
     ) -> list[int]:
-        """Decode a reply to ``prompt`` (token ids); ``on_token`` sees each new token as it comes."""
+        """Decode a reply to ``prompt`` (token ids) or to ``embeds`` (1, length, hidden) input embeddings;
+        ``on_token`` sees each new token as it comes. Processors and stopping criteria see what generate()
+        would show them: the prompt's ids and the reply, or (given embeddings) the reply alone."""
         processors = LogitsProcessorList([*(processors or []), *sampling_processors(options)])
         stopping = stopping or StoppingCriteriaList()
-        reply_room = min(options.max_new_tokens, self.capacity - len(prompt))
-        logits = self.prefill(prompt, key, reply_room)
-        sequence = torch.tensor([prompt], device=self.model.device)
+        device = self.model.device
+        if embeds is not None:
+            positions = [row_digest(row) for row in embeds[0]]
+            sequence = torch.empty((1, 0), dtype=torch.long, device=device)
+        else:
+            positions = list(prompt)
+            sequence = torch.tensor([prompt], device=device)
+        reply_room = min(options.max_new_tokens, self.capacity - len(positions))
+        logits = self.prefill(positions, key, reply_room, embeds)
+        table = self.model.get_input_embeddings() if embeds is not None else None
         reply: list[int] = []
         while True:
             scores = processors(sequence, logits)
@@ -156,7 +175,15 @@ class LeanDecoder:
                     or bool(stopping(sequence, scores).any())):
                 # The last token's keys/values were never computed: the cache holds everything before it.
                 return reply
-            logits = self._forward([token], sequence.shape[1] - 1)
+            # Known the way the next prompt will show it: its id, or (in an embeddings prompt) its row.
+            position = len(positions) + len(reply) - 1
+            logits = self._forward([token], position)
+            self.cached_ids.append(token if table is None else row_digest(table.weight[token]))
+
+
+def row_digest(row: torch.Tensor) -> bytes:
+    """A key for one input embedding row: equal rows (the same token, the same image token) share it."""
+    return hashlib.blake2b(row.detach().float().cpu().numpy().tobytes(), digest_size=16).digest()
 
 
 def sampling_processors(options: SamplingOptions) -> list[Any]:

@@ -159,3 +159,57 @@ def test_a_chat_follow_up_reads_only_the_new_turn(chat_model) -> None:
     warm = chat_model.chat(follow_up, options=options).text
     chat_model.lean.forget()
     assert chat_model.chat(follow_up, options=options).text == warm  # a cold start says the same
+
+
+def embedded_prompt(model, ids: list[int], image: torch.Tensor, at: int) -> torch.Tensor:
+    """The prompt as input embeddings with an "image" block (rows no token has) spliced in at ``at``."""
+    rows = model.get_input_embeddings()(torch.tensor([ids]))[0]
+    return torch.cat([rows[:at], image, rows[at:]])[None]
+
+
+def reference_from_embeds(model, embeds: torch.Tensor, new: int) -> list[int]:
+    with torch.inference_mode():
+        out = model.generate(inputs_embeds=embeds, max_new_tokens=new, min_new_tokens=new, do_sample=False, pad_token_id=0)
+    return out[0].tolist()  # given only embeddings, generate() returns the reply alone
+
+
+def test_an_embeddings_prompt_decodes_as_generate_and_its_follow_up_reuses_the_image(tiny) -> None:
+    model, tokenizer = tiny
+    hidden = model.config.hidden_size
+    image, other_image = torch.randn(4, hidden, generator=torch.Generator().manual_seed(0)), torch.randn(4, hidden)
+    decoder = LeanDecoder(model)
+    first_ids = prompt_ids(tokenizer, PROMPTS[0])
+    with torch.inference_mode():
+        first = embedded_prompt(model, first_ids, image, 3)
+        reply = decoder.generate(None, SamplingOptions(max_new_tokens=10), embeds=first)
+        assert reply == reference_from_embeds(model, first, 10)
+        # The follow-up re-renders the conversation: the same rows up to the reply, the reply's tokens, a new turn.
+        follow_ids = prompt_ids(tokenizer, PROMPTS[0], tokenizer.decode(reply, skip_special_tokens=True), "and then?")
+        follow_up = embedded_prompt(model, follow_ids, image, 3)
+        from agent.models.lean_decode import row_digest, shared_length
+
+        rows = [row_digest(row) for row in follow_up[0]]
+        assert shared_length(decoder.cached_ids, rows) >= first.shape[1] - 1  # the image is not read again
+        assert decoder.generate(None, SamplingOptions(max_new_tokens=10), embeds=follow_up) == reference_from_embeds(model, follow_up, 10)
+        # Another picture at the same place: everything from the image on is computed again.
+        swapped = embedded_prompt(model, follow_ids, other_image, 3)
+        assert decoder.generate(None, SamplingOptions(max_new_tokens=10), embeds=swapped) == reference_from_embeds(model, swapped, 10)
+
+
+def test_an_image_follow_up_on_the_embedded_model_reads_only_the_new_turn(embedded_model) -> None:
+    from PIL import Image
+
+    from agent.messages import Message
+    from agent.models.base import GenerationOptions
+    from agent.models.lean_decode import row_digest, shared_length
+
+    options = GenerationOptions(max_new_tokens=12)
+    picture = Image.open("examples/scene.png")
+    first = [Message.user("What is in this picture?", images=[picture])]
+    reply = embedded_model.chat(first, options=options)
+    first_length = reply.usage.prompt_tokens
+    follow_up = [*first, reply.message, Message.user("How many are there?")]
+    rows = [row_digest(row) for row in embedded_model.encode(follow_up, [])["inputs_embeds"][0]]
+    assert shared_length(embedded_model.lean.cached_ids, rows) >= first_length - 1  # picture and question not read again
+    lean, plain = both_paths(embedded_model, follow_up, options)
+    assert (lean.text, lean.usage) == (plain.text, plain.usage)
