@@ -4,10 +4,11 @@ transformers' ``generate()`` is general: every call builds its processors, stopp
 every token passes through that machinery. A chat on a CPU wants the opposite: one conversation at a time,
 one token a step, and the next turn starting where the last one left off. This loop
 
-- preallocates a ``StaticCache`` (grown in blocks up to ``capacity`` tokens) and keeps it: the next prompt
-  recomputes only the part after what it shares with the tokens already in the cache (a follow-up turn
-  re-reads nothing), with no copy of the cache (its count is cut back to the shared part; what lies past it
-  is overwritten, and the causal mask never lets a query see past its own position);
+- preallocates a ``StaticCache`` per conversation (grown in blocks up to ``capacity`` tokens; a few
+  conversations are kept, the least recently used dropped first) and keeps it: the next prompt recomputes only
+  the part after what it shares with the tokens already in its cache (a follow-up turn re-reads nothing),
+  with no copy of the cache (its count is cut back to the shared part; what lies past it is overwritten, and
+  the causal mask never lets a query see past its own position);
 - computes logits for the last position only;
 - applies transformers' own logits processors and stopping criteria (the same objects ``generate()`` would
   use), so greedy decoding gives the same tokens as ``generate()`` (tests check it).
@@ -21,7 +22,7 @@ cached values depend on (e.g. which adapter was on), and a different key starts 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Sequence
 
 import torch
@@ -43,6 +44,7 @@ class LeanDecodeConfig:
     capacity: int | None = None  # most tokens the cache holds (prompt + reply); None: the model's context
     block: int = 256  # the smallest cache; it doubles as a conversation grows. Every step attends to the whole
     # static cache (masked past the current position), so a cache far bigger than the chat costs time.
+    conversations: int = 4  # caches kept, one per conversation (SmolLM2-135M: 46 KB a token, 12 MB at 256)
 
 
 @dataclass
@@ -72,47 +74,85 @@ def shared_length(old: Sequence[Hashable], new: Sequence[Hashable]) -> int:
     return shared
 
 
+@dataclass
+class ConversationCache:
+    """One conversation's keys/values, and what went in at each position they hold."""
+    key: Any = None  # what else the values depend on (e.g. whether an adapter was on)
+    cache: StaticCache | None = None
+    size: int = 0
+    ids: list[Hashable] = field(default_factory=list)  # token ids, or digests of embedding rows
+
+
 class LeanDecoder:
     def __init__(self, model: Any, config: LeanDecodeConfig | None = None):
         self.model, self.config = model, config or LeanDecodeConfig()
         self.capacity = self.config.capacity or getattr(model.config, "max_position_embeddings", 4096)
-        self.cache: StaticCache | None = None
-        self.cache_size = 0
-        self.cached_ids: list[Hashable] = []  # what went in at each position the cache holds: ids or row digests
-        self.cache_key: Any = None
+        self.conversations: list[ConversationCache] = []  # least recently used first
 
-    # The cache ------------------------------------------------------------------------------------
+    @property
+    def cached_ids(self) -> list[Hashable]:
+        """What the most recently used conversation's cache holds."""
+        return self.conversations[-1].ids if self.conversations else []
 
-    def _room_for(self, length: int) -> None:
+    @property
+    def cache_key(self) -> Any:
+        return self.conversations[-1].key if self.conversations else None
+
+    # The caches -----------------------------------------------------------------------------------
+
+    def _conversation_for(self, prompt: Sequence[Hashable], key: Any) -> ConversationCache:
+        """The cache this prompt carries on; else a new one, or the least recently used one, emptied."""
+        best, shared = None, 0
+        for conversation in self.conversations:
+            length = shared_length(conversation.ids, prompt) if conversation.key == key else -1
+            if length > shared or (best is None and length >= 0):
+                best, shared = conversation, length
+        # A prompt takes over a cache only if it carries on at least half of it: another conversation that
+        # shares just a beginning (the template, a system prompt) stays for its own next turn.
+        if best is None or 2 * shared < len(best.ids):
+            if len(self.conversations) < self.config.conversations:
+                best = ConversationCache()
+            else:
+                best = self.conversations.pop(0)
+                best.ids = []
+            best.key = key
+        else:
+            self.conversations.remove(best)
+        self.conversations.append(best)
+        return best
+
+    def _room_for(self, conversation: ConversationCache, length: int) -> None:
         """A cache of at least ``length`` tokens; a bigger one starts empty."""
         if length > self.capacity:
             raise ValueError(f"{length} tokens do not fit the decode cache ({self.capacity}); "
                              "shorten the conversation or raise LeanDecodeConfig.capacity")
-        if self.cache is not None and self.cache_size >= length:
+        if conversation.cache is not None and conversation.size >= length:
             return
         size = self.config.block
         while size < length:
             size *= 2
         # A bigger cache starts empty: the conversation is read again once (each doubling, so rarely).
-        self.cache_size = min(self.capacity, size)
-        self.cache = StaticCache(config=self.model.config, max_cache_len=self.cache_size)
-        self.cached_ids = []
+        conversation.size = min(self.capacity, size)
+        conversation.cache = StaticCache(config=self.model.config, max_cache_len=conversation.size)
+        conversation.ids = []
 
     def forget(self) -> None:
-        """Drop what the cache holds (its memory stays allocated for the next conversation)."""
-        self.cached_ids, self.cache_key = [], None
+        """Drop what the caches hold (their memory stays allocated for the next conversations)."""
+        for conversation in self.conversations:
+            conversation.ids, conversation.key = [], None
 
-    def _forward(self, ids: list[int] | None, start: int, embeds: torch.Tensor | None = None) -> torch.Tensor:
+    def _forward(self, conversation: ConversationCache, ids: list[int] | None, start: int,
+                 embeds: torch.Tensor | None = None) -> torch.Tensor:
         """Feed ``ids`` (or input embeddings (1, n, hidden)) at positions ``start``...; return the logits of the
         last one (1, vocab)."""
         # The cache writes after the tokens it counts, not at cache_position: cut its count back to ``start``
         # (nothing is copied; the stale keys/values past it are overwritten or masked).
-        truncate(self.cache, start)
+        truncate(conversation.cache, start)
         device = self.model.device
         inputs = {"inputs_embeds": embeds} if embeds is not None else {"input_ids": torch.tensor([ids], device=device)}
         length = embeds.shape[1] if embeds is not None else len(ids)
         positions = torch.arange(start, start + length, device=device)
-        output = self.model(**inputs, cache_position=positions, **{CACHE_ARGUMENT: self.cache}, use_cache=True, logits_to_keep=1)
+        output = self.model(**inputs, cache_position=positions, **{CACHE_ARGUMENT: conversation.cache}, use_cache=True, logits_to_keep=1)
         return output.logits[:, -1, :].float()
 
     def fits(self, prompt_length: int) -> bool:
@@ -120,18 +160,22 @@ class LeanDecoder:
 
     def prefill(self, prompt: Sequence[Hashable], key: Any = None, reply_room: int = 0,
                 embeds: torch.Tensor | None = None) -> torch.Tensor:
-        """Bring the cache to ``prompt`` (token ids; with ``embeds``, the digests of its rows), recomputing only
+        """Bring a cache to ``prompt`` (token ids; with ``embeds``, the digests of its rows), recomputing only
         what it does not already hold; return the last position's logits."""
-        self._room_for(len(prompt) + reply_room)
-        if key != self.cache_key:
-            self.forget()
-            self.cache_key = key
-        start = min(shared_length(self.cached_ids, prompt), len(prompt) - 1)  # at least one token computes
-        del self.cached_ids[start:]  # claimed again only once computed: a failed forward leaves no stale claim
-        logits = self._forward(None if embeds is not None else list(prompt[start:]), start,
+        return self._prefill(prompt, key, reply_room, embeds)[1]
+
+    def _prefill(self, prompt: Sequence[Hashable], key: Any, reply_room: int,
+                 embeds: torch.Tensor | None) -> tuple[ConversationCache, torch.Tensor]:
+        if len(prompt) + reply_room > self.capacity:
+            self._room_for(ConversationCache(), len(prompt) + reply_room)  # raises, naming the limit
+        conversation = self._conversation_for(prompt, key)
+        self._room_for(conversation, len(prompt) + reply_room)
+        start = min(shared_length(conversation.ids, prompt), len(prompt) - 1)  # at least one token computes
+        del conversation.ids[start:]  # claimed again only once computed: a failed forward leaves no stale claim
+        logits = self._forward(conversation, None if embeds is not None else list(prompt[start:]), start,
                                embeds[:, start:] if embeds is not None else None)
-        self.cached_ids.extend(prompt[start:])
-        return logits
+        conversation.ids.extend(prompt[start:])
+        return conversation, logits
 
     # Decoding ---------------------------------------------------------------------------------------
 
@@ -158,7 +202,7 @@ class LeanDecoder:
             positions = list(prompt)
             sequence = torch.tensor([prompt], device=device)
         reply_room = min(options.max_new_tokens, self.capacity - len(positions))
-        logits = self.prefill(positions, key, reply_room, embeds)
+        conversation, logits = self._prefill(positions, key, reply_room, embeds)
         table = self.model.get_input_embeddings() if embeds is not None else None
         reply: list[int] = []
         while True:
@@ -177,8 +221,8 @@ class LeanDecoder:
                 return reply
             # Known the way the next prompt will show it: its id, or (in an embeddings prompt) its row.
             position = len(positions) + len(reply) - 1
-            logits = self._forward([token], position)
-            self.cached_ids.append(token if table is None else row_digest(table.weight[token]))
+            logits = self._forward(conversation, [token], position)
+            conversation.ids.append(token if table is None else row_digest(table.weight[token]))
 
 
 def row_digest(row: torch.Tensor) -> bytes:

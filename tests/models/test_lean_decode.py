@@ -213,3 +213,28 @@ def test_an_image_follow_up_on_the_embedded_model_reads_only_the_new_turn(embedd
     assert shared_length(embedded_model.lean.cached_ids, rows) >= first_length - 1  # picture and question not read again
     lean, plain = both_paths(embedded_model, follow_up, options)
     assert (lean.text, lean.usage) == (plain.text, plain.usage)
+
+
+def test_conversations_keep_their_own_caches_and_the_least_recent_goes_first(tiny) -> None:
+    model, tokenizer = tiny
+    decoder = LeanDecoder(model, LeanDecodeConfig(conversations=2))
+    from agent.models.lean_decode import shared_length
+
+    def turn(*texts: str) -> tuple[list[int], list[int]]:
+        ids = prompt_ids(tokenizer, *texts)
+        return ids, decoder.generate(ids, SamplingOptions(max_new_tokens=6))
+
+    with torch.inference_mode():
+        a, a_reply = turn(PROMPTS[1])
+        b, b_reply = turn("a different question about mountains " * 3)
+        # Each conversation's next turn finds its own cache whole, whichever ran last.
+        a_next = prompt_ids(tokenizer, PROMPTS[1], tokenizer.decode(a_reply, skip_special_tokens=True), "go on")
+        assert max(shared_length(c.ids, a_next) for c in decoder.conversations) >= len(a) - 1
+        assert decoder.generate(a_next, SamplingOptions(max_new_tokens=6)) == reference(model, a_next, 6)
+        assert len(decoder.conversations) == 2
+        # A third conversation takes the least recently used cache (b's); a and c are kept, and b still answers right.
+        turn("x")
+        assert len(decoder.conversations) == 2
+        assert max(shared_length(c.ids, b) for c in decoder.conversations) < len(b) // 2
+        b_next = prompt_ids(tokenizer, "a different question about mountains " * 3, tokenizer.decode(b_reply, skip_special_tokens=True), "and?")
+        assert decoder.generate(b_next, SamplingOptions(max_new_tokens=6)) == reference(model, b_next, 6)
