@@ -1,0 +1,64 @@
+"""A LoRA adapter switched on and off inside the weights, with no wrapper layers left in the model.
+
+peft keeps a wrapper around every adapted linear layer, merged or not. On the embedded 135M model on a CPU,
+its 210 wrappers cost about 40% of the decode speed, plain chat included (measured: 24.7 tokens/s without them,
+15.5 with them, the adapter off). So Rosetta reads the adapter with peft, keeps each layer's two small factors
+and takes the wrappers out again. Switching on adds ``scale * B @ A`` into each weight; switching off takes it
+away (peft's merge and unmerge do the same sum), in place: about 106M multiply-adds per switch.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+@dataclass
+class LowRankUpdate:
+    weight: torch.nn.Parameter  # the adapted layer's weight (out, in)
+    down: torch.Tensor  # A: (rank, in)
+    up: torch.Tensor  # B: (out, rank)
+    scale: float
+
+
+class LoraSwitch:
+    def __init__(self, updates: list[LowRankUpdate]):
+        self.updates = updates
+        self.on = False
+
+    def set(self, on: bool) -> None:
+        if on == self.on:
+            return
+        with torch.no_grad():
+            for update in self.updates:
+                # In place, no (out, in) temporary: weight += ±scale * B @ A.
+                update.weight.addmm_(update.up.to(update.weight.dtype), update.down.to(update.weight.dtype),
+                                     alpha=update.scale if on else -update.scale)
+        self.on = on
+
+
+def load_lora_switch(model: Any, folder: str | Path) -> LoraSwitch:
+    """Read the peft adapter in ``folder`` for ``model`` and leave ``model`` as it was (no wrappers, off)."""
+    from peft import PeftModel
+    from peft.tuners.lora import LoraLayer
+
+    with warnings.catch_warnings():  # peft calls a transformers API that warns of its own deprecation
+        warnings.simplefilter("ignore", FutureWarning)
+        wrapped = PeftModel.from_pretrained(model, str(folder))
+    updates = []
+    for module in wrapped.modules():
+        if isinstance(module, LoraLayer) and "default" in module.lora_A:
+            if getattr(module, "fan_in_fan_out", False) or module.use_dora.get("default", False):
+                raise ValueError(f"adapter in {folder}: only plain LoRA on (out, in) linear weights is supported")
+            updates.append(LowRankUpdate(
+                weight=module.get_base_layer().weight,
+                down=module.lora_A["default"].weight.detach().clone(),
+                up=module.lora_B["default"].weight.detach().clone(),
+                scale=float(module.scaling["default"]),
+            ))
+    wrapped.unload()  # the wrappers out, the base layers back in place, their weights untouched
+    return LoraSwitch(updates)

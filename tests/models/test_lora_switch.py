@@ -1,0 +1,51 @@
+"""The LoRA switch: no wrapper layers left, off = the base model, on = what peft's own adapted forward gives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+
+from agent.models.lora_switch import load_lora_switch
+from tests.tiny_models import build_tiny_llama
+
+
+def logits(model, ids: torch.Tensor) -> torch.Tensor:
+    with torch.inference_mode():
+        return model(input_ids=ids).logits
+
+
+@pytest.fixture()
+def setup(tmp_path: Path):
+    from peft import LoraConfig, get_peft_model
+
+    folder = build_tiny_llama(tmp_path / "llama")
+    ids = torch.tensor([[1, 5, 9, 2, 7]])
+    trainer = get_peft_model(AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32),
+                             LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]))
+    with torch.no_grad():
+        for name, parameter in trainer.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.3)  # a fresh adapter's B is zero: make it change something
+    adapted = logits(trainer, ids)
+    trainer.save_pretrained(str(tmp_path / "lora"))
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    return model, tmp_path / "lora", ids, adapted
+
+
+def test_off_is_the_base_model_and_on_is_the_adapted_one(setup) -> None:
+    model, lora, ids, adapted = setup
+    base = logits(model, ids)
+    switch = load_lora_switch(model, lora)
+    assert len(switch.updates) == 3 * model.config.num_hidden_layers
+    assert not any("lora" in name for name, _ in model.named_modules())
+    assert torch.equal(logits(model, ids), base)
+    switch.set(True)
+    assert not torch.allclose(adapted, base, atol=1e-3)
+    torch.testing.assert_close(logits(model, ids), adapted, atol=1e-5, rtol=1e-5)
+    switch.set(True)  # idempotent: not added twice
+    torch.testing.assert_close(logits(model, ids), adapted, atol=1e-5, rtol=1e-5)
+    switch.set(False)
+    torch.testing.assert_close(logits(model, ids), base, atol=1e-5, rtol=1e-5)
