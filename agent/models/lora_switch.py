@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from agent.errors import ModelLoadError
+
 
 @dataclass
 class LowRankUpdate:
@@ -61,4 +63,7 @@ def load_lora_switch(model: Any, folder: str | Path) -> LoraSwitch:
                 scale=float(module.scaling["default"]),
             ))
     wrapped.unload()  # the wrappers out, the base layers back in place, their weights untouched
+    if any(not update.weight.dtype.is_floating_point for update in updates):
+        raise ModelLoadError(f"the LoRA adapter in {folder} cannot be switched into quantized weights; "
+                             "load the model without --quantize")
     return LoraSwitch(updates)

@@ -49,3 +49,15 @@ def test_off_is_the_base_model_and_on_is_the_adapted_one(setup) -> None:
     torch.testing.assert_close(logits(model, ids), adapted, atol=1e-5, rtol=1e-5)
     switch.set(False)
     torch.testing.assert_close(logits(model, ids), base, atol=1e-5, rtol=1e-5)
+
+
+def test_quantized_weights_are_refused_with_one_line(setup) -> None:
+    from transformers import BitsAndBytesConfig
+
+    from agent.errors import ModelLoadError
+
+    model, lora, _, _ = setup
+    folder = model.name_or_path
+    quantized = AutoModelForCausalLM.from_pretrained(folder, quantization_config=BitsAndBytesConfig(load_in_8bit=True), device_map="cpu")
+    with pytest.raises(ModelLoadError, match="without --quantize"):
+        load_lora_switch(quantized, lora)
