@@ -1,4 +1,4 @@
-"""A lean batch-1 decode loop for causal LMs, with one preallocated key/value cache kept across turns.
+"""A lean batch-1 decode loop for causal LMs, with a preallocated key/value cache per conversation kept across turns.
 
 transformers' ``generate()`` is general: every call builds its processors, stopping criteria and cache, and
 every token passes through that machinery. A chat on a CPU wants the opposite: one conversation at a time,
@@ -36,7 +36,7 @@ from transformers import (
     TopPLogitsWarper,
 )
 
-from agent.models.prefix_cache import CACHE_ARGUMENT, truncate
+from agent.models.prefix_cache import CACHE_ARGUMENT, shared_length, truncate
 
 
 @dataclass
@@ -62,16 +62,6 @@ def supports_lean_decode(model: Any) -> bool:
     config = model.config
     return (not getattr(config, "is_encoder_decoder", False) and getattr(model, "_can_compile_fullgraph", False)
             and getattr(config, "sliding_window", None) is None)
-
-
-def shared_length(old: Sequence[Hashable], new: Sequence[Hashable]) -> int:
-    """How many leading positions two prompts share."""
-    shared = 0
-    for old_id, new_id in zip(old, new):
-        if old_id != new_id:
-            break
-        shared += 1
-    return shared
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Hashable, Sequence
 
 import torch
 
@@ -24,6 +24,16 @@ except ImportError:  # pragma: no cover - depends on the installed transformers
 def generated_cache(output: Any) -> Any:
     """The cache a generate() output carries, under either name."""
     return getattr(output, "cache", None) or getattr(output, "past_key_values", None)
+
+
+def shared_length(old: Sequence[Hashable], new: Sequence[Hashable]) -> int:
+    """How many leading positions two prompts share."""
+    shared = 0
+    for old_id, new_id in zip(old, new):
+        if old_id != new_id:
+            break
+        shared += 1
+    return shared
 
 
 def truncate(cache: Any, length: int) -> None:
@@ -45,12 +55,7 @@ class PrefixCache:
         if self._cache is None or key != self._key or input_ids.shape[0] != 1:
             return None
         new = input_ids[0].tolist()
-        shared = 0
-        for old_id, new_id in zip(self._ids or [], new):
-            if old_id != new_id:
-                break
-            shared += 1
-        shared = min(shared, len(new) - 1)  # generate() needs at least one token to compute
+        shared = min(shared_length(self._ids or [], new), len(new) - 1)  # generate() needs at least one token to compute
         if shared < self.min_shared:
             return None
         cache = copy.deepcopy(self._cache)
