@@ -128,7 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--model-id", default="rosetta", help="the name clients use (default: rosetta; "
                        "'<id>-agent' runs Rosetta's tools on the server)")
     serve.add_argument("--root", metavar="DIR", help="let the agent's file tools read inside this folder")
-    serve.add_argument("--concurrency", type=int, default=1, help="requests generating at once (default: 1)")
+    serve.add_argument("--concurrency", type=int, default=1, help="requests generating at once on a model that "
+                       "does not batch (default: 1)")
+    serve.add_argument("--batch", type=int, default=16, help="requests decoding together on a local transformers "
+                       "model, continuous batching (default: 16; 1: one at a time)")
     serve.add_argument("--queue-size", type=int, default=32, help="requests that may wait; more get 429 (default: 32)")
     serve.add_argument("--max-body-mb", type=float, default=32, help="largest request body in MiB (default: 32)")
     serve.add_argument("--allow-image-urls", action="store_true", help="fetch http(s) image_url parts (public "
@@ -275,7 +278,7 @@ def run_serve(args: argparse.Namespace) -> int:
         raise RosettaError(f"--port must be 1-65535, got {args.port}")
     try:
         config = ServerConfig(
-            host=args.host, port=args.port, api_keys=keys, model_id=args.model_id, concurrency=args.concurrency,
+            host=args.host, port=args.port, api_keys=keys, model_id=args.model_id, concurrency=args.concurrency, batch=args.batch,
             queue_size=args.queue_size, max_body_bytes=int(args.max_body_mb * 2**20), allow_image_urls=args.allow_image_urls,
             allow_private_urls=args.allow_private_urls, root=Path(args.root) if args.root else None,
         )

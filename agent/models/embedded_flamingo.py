@@ -60,6 +60,9 @@ class EmbeddedFlamingoChatModel(HFChatModel):
         self._images_seen: tuple[str, ...] = ()  # the images of the conversation being answered (cache key)
         self._lock = threading.RLock()
 
+    def enable_batching(self, config: Any = None) -> bool:
+        return False  # the cross-attention is armed with one conversation's images at a time
+
     def _encode_images(self, images: list[Image.Image]) -> torch.Tensor:
         pixels = preprocess(images, self.core.vision.config.image_size).to(self.model.device)
         with torch.inference_mode():

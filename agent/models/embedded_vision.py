@@ -32,7 +32,7 @@ from agent.errors import MessageFormatError, ModelLoadError
 from agent.messages import Message, media_in
 from agent.models.base import Capabilities, ChatReply, GenerationOptions, ToolSchema
 from agent.models.hf import HFChatModel
-from agent.models.lora_switch import LoraSwitch, load_lora_switch
+from agent.models.lora_switch import LoraSwitch, RowAdapter, load_lora_switch
 from agent.models.prompting import render_conversation
 
 
@@ -93,12 +93,23 @@ class EmbeddedVisionChatModel(HFChatModel):
     def _generate(
         self, messages: list[Message], tools: list[ToolSchema], options: GenerationOptions
     ) -> Generator[str, None, ChatReply]:
-        # The adapter was trained on image conversations and tool use: plain chat runs on the untouched model.
-        adapted = bool(media_in(messages)[0]) or bool(tools)
+        if self.batcher is not None:  # the weights stay as they are; the engine applies the adapter per row
+            return (yield from super()._generate(messages, tools, options))
         with self._adapter_lock:
             if self.adapter is not None:
-                self.adapter.set(adapted)
+                self.adapter.set(self._adapter_wanted(messages, tools))
             return (yield from super()._generate(messages, tools, options))
+
+    def _adapter_wanted(self, messages: list[Message], tools: list[ToolSchema]) -> bool:
+        # The adapter was trained on image conversations and tool use: plain chat runs on the untouched model.
+        return self.adapter is not None and (bool(media_in(messages)[0]) or bool(tools))
+
+    def _row_adapter(self) -> RowAdapter | None:
+        if self.adapter is None:
+            return None
+        with self._adapter_lock:
+            self.adapter.set(False)  # off in the weights from now on: rows that want it get it from the hooks
+        return RowAdapter(self.adapter, self.model)
 
     def _cache_key(self) -> Any:
         return self.adapter is not None and self.adapter.on

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import copy
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
 from typing import Any, Generator
 
 import torch
@@ -38,6 +39,7 @@ from agent.models.base import (
     ToolSchema,
     Usage,
 )
+from agent.models.batch_decode import BatchDecodeConfig, BatchDecoder, BatchJob
 from agent.models.checkpoint import resolve_checkpoint
 from agent.models.constrained import OPEN
 from agent.models.device import pick_device, pick_dtype
@@ -120,6 +122,32 @@ class HFChatModel(ChatModel):
         # Plain token-id prompts on a decoder-only LM decode through the lean loop (lean_decode.py), whose
         # static cache also carries each conversation into its next turn; anything else goes to generate().
         self.lean = LeanDecoder(model) if processor is None and supports_lean_decode(model) else None
+        # Off until enable_batching() (the server): concurrent requests then decode together on one engine thread.
+        self.batcher: BatchDecoder | None = None
+
+    def enable_batching(self, config: BatchDecodeConfig | None = None) -> bool:
+        """Decode concurrent requests in shared steps (batch_decode.py); False when this model cannot."""
+        if self.lean is None:
+            return False
+        if self.batcher is None:
+            self.batcher = BatchDecoder(self.model, config, self._row_adapter())
+        return True
+
+    def disable_batching(self) -> None:
+        """Back to one request at a time (stops the engine once its requests are done)."""
+        if self.batcher is not None:
+            batcher, self.batcher = self.batcher, None
+            batcher.close()
+            if batcher.row_adapter is not None:
+                batcher.row_adapter.remove()
+
+    def _row_adapter(self) -> Any:
+        """What applies an adapter to single rows of a batch (a subclass with an adapter); None: no adapter."""
+        return None
+
+    def _adapter_wanted(self, messages: list[Message], tools: list[ToolSchema]) -> bool:
+        """Whether this request decodes with the adapter on (a subclass with an adapter decides)."""
+        return False
 
     # Prompt --------------------------------------------------------------------------------------
 
@@ -211,7 +239,13 @@ class HFChatModel(ChatModel):
                 outcome["error"] = error
                 streamer.end()
 
-        job = self._generation_thread.submit(run)
+        batched = (self.batcher is not None and set(inputs) <= {"input_ids", "inputs_embeds", "attention_mask"}
+                   and self.batcher.fits(prompt_length))
+        if batched:
+            job = self._submit_batched(inputs, options, constraint, cancelled, streamer, outcome,
+                                       self._adapter_wanted(messages, tools))
+        else:
+            job = self._generation_thread.submit(run)
         stop_filter = StopStringFilter(options.stop)
         if forced:
             stop_filter.feed(forced)  # part of the reply the model was given, so the call parses and hides
@@ -223,9 +257,9 @@ class HFChatModel(ChatModel):
                     yield visible
         except GeneratorExit:  # closed early (a client went away): free the model for the next request
             cancelled.set()
-            job.result()
+            wait_for([job])
             raise
-        job.result()
+        wait_for([job])
         if "error" in outcome:
             raise outcome["error"]
         tail = stop_filter.finish()
@@ -243,22 +277,53 @@ class HFChatModel(ChatModel):
                        streamer: TokenQueueStreamer) -> torch.Tensor:
         """What generate() would return (prompt + reply ids; given embeddings, the reply), decoded by the lean
         loop (one conversation: batch 1)."""
-        stopping = StoppingCriteriaList(extra["stopping_criteria"])
-        if options.stop:
-            stopping.append(StopStringCriteria(self.tokenizer, list(options.stop)))
-        sampling = SamplingOptions(
+        prompt = inputs["input_ids"][0].tolist() if "input_ids" in inputs else None
+        streamer.put(torch.tensor(prompt or []))  # as generate() does: the prompt first (none given embeddings), skipped
+        with torch.inference_mode():
+            reply = self.lean.generate(prompt, self._sampling(options), key=self._cache_key(),
+                                       processors=extra.get("logits_processor"),
+                                       stopping=self._stopping(options, extra["stopping_criteria"]),
+                                       on_token=lambda token: streamer.put(torch.tensor([token])),
+                                       embeds=inputs.get("inputs_embeds"))
+        streamer.end()
+        return torch.tensor([(prompt or []) + reply])
+
+    def _submit_batched(self, inputs: dict[str, torch.Tensor], options: GenerationOptions, constraint: Any,
+                        cancelled: threading.Event, streamer: TokenQueueStreamer, outcome: dict[str, Any],
+                        adapted: bool) -> Future:
+        """Hand the request to the batch engine; when it finishes, ``outcome`` holds what generate() would
+        return (or the error) and the streamer ends."""
+        prompt = inputs["input_ids"][0].tolist() if "input_ids" in inputs else None
+        streamer.put(torch.tensor(prompt or []))  # skipped by the streamer, as generate()'s prompt is
+        job = BatchJob(prompt, self._sampling(options), embeds=inputs.get("inputs_embeds"),
+                       processors=LogitsProcessorList([constraint]) if constraint is not None else None,
+                       stopping=self._stopping(options, [_WhenSet(cancelled)]),
+                       on_token=lambda token: streamer.put(torch.tensor([token])), adapted=adapted, seed=options.seed)
+
+        def finished(future: Future) -> None:
+            error = future.exception()
+            if error is not None:
+                outcome["error"] = error
+            else:
+                outcome["ids"] = torch.tensor([(prompt or []) + future.result()])
+            streamer.end()
+
+        future = self.batcher.submit(job)
+        future.add_done_callback(finished)
+        return future
+
+    def _sampling(self, options: GenerationOptions) -> SamplingOptions:
+        return SamplingOptions(
             max_new_tokens=options.max_new_tokens, temperature=options.temperature, top_p=options.top_p,
             top_k=options.top_k or None, repetition_penalty=options.repetition_penalty,
             eos_token_ids=tuple(self._eos_ids()),
         )
-        prompt = inputs["input_ids"][0].tolist() if "input_ids" in inputs else None
-        streamer.put(torch.tensor(prompt or []))  # as generate() does: the prompt first (none given embeddings), skipped
-        with torch.inference_mode():
-            reply = self.lean.generate(prompt, sampling, key=self._cache_key(), processors=extra.get("logits_processor"),
-                                       stopping=stopping, on_token=lambda token: streamer.put(torch.tensor([token])),
-                                       embeds=inputs.get("inputs_embeds"))
-        streamer.end()
-        return torch.tensor([(prompt or []) + reply])
+
+    def _stopping(self, options: GenerationOptions, criteria: list[Any]) -> StoppingCriteriaList:
+        stopping = StoppingCriteriaList(criteria)
+        if options.stop:
+            stopping.append(StopStringCriteria(self.tokenizer, list(options.stop)))
+        return stopping
 
     def _append_text(self, inputs: dict[str, torch.Tensor], text: str) -> dict[str, torch.Tensor]:
         """The prompt with ``text`` added at its end, as ids or as embeddings (whichever the prompt is)."""

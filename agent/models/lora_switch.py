@@ -67,3 +67,41 @@ def load_lora_switch(model: Any, folder: str | Path) -> LoraSwitch:
         raise ModelLoadError(f"the LoRA adapter in {folder} cannot be switched into quantized weights; "
                              "load the model without --quantize")
     return LoraSwitch(updates)
+
+
+class RowAdapter:
+    """The adapter applied to chosen rows of a batch only, the weights left as they are (off).
+
+    A batch may mix requests that want the adapter (image turns, tool use) with plain chat. Each adapted layer
+    gets a forward hook adding ``scale * (x @ A.T) @ B.T`` to the selected rows' outputs: peft's unmerged sum,
+    for those rows alone. With no rows selected the hooks return at once.
+    """
+
+    def __init__(self, switch: LoraSwitch, model: Any):
+        self.switch = switch
+        owners = {id(module.weight): module for module in model.modules()
+                  if isinstance(getattr(module, "weight", None), torch.Tensor)}
+        self._rows: torch.Tensor | None = None
+        self._handles = [owners[id(update.weight)].register_forward_hook(self._hook_for(update))
+                         for update in switch.updates]
+
+    def select(self, rows: list[int]) -> None:
+        """The rows (of the next forward's batch) that run with the adapter on."""
+        if rows and self.switch.on:
+            raise RuntimeError("switch the adapter off in the weights before applying it per row")
+        self._rows = torch.tensor(rows, dtype=torch.long) if rows else None
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+
+    def _hook_for(self, update: LowRankUpdate) -> Any:
+        def add_low_rank(module: Any, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor | None:
+            rows = self._rows
+            if rows is None:
+                return None
+            rows = rows.to(output.device)
+            selected = inputs[0].index_select(0, rows)
+            delta = (selected @ update.down.to(selected.dtype).T) @ update.up.to(selected.dtype).T
+            return output.index_add(0, rows, delta, alpha=update.scale)
+        return add_low_rank

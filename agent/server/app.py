@@ -28,6 +28,7 @@ from agent.errors import MediaError, RosettaError
 from agent.formats.openai_json import MediaRules
 from agent.media import AudioLimits, ImageLimits, ImageSource
 from agent.models.base import ChatModel
+from agent.models.batch_decode import BatchDecodeConfig
 from agent.server.chat_request import parse_chat_request
 from agent.server.completions import Completion, error_event, run_agent, run_plain
 from agent.server.config import ServerConfig
@@ -83,13 +84,23 @@ class RosettaServer:
         self.model, self.config = model, config
         self._tools = list(tools) if tools is not None else None
         self._space = space
+        # A model that batches decodes up to ``config.batch`` requests together from now on (close() ends it).
+        enable = getattr(model, "enable_batching", None)
+        self.batching = config.batch > 1 and enable is not None and enable(BatchDecodeConfig(max_batch=config.batch))
+        slots = max(config.concurrency, config.batch) if self.batching else config.concurrency
         # asyncio primitives bind to the loop that first uses them, so this may be made before the server runs.
-        self.capacity = Capacity(config.concurrency, config.queue_size, config.queue_timeout_s)
+        self.capacity = Capacity(slots, config.queue_size, config.queue_timeout_s)
         self.resolve_image_url = image_url_resolver(config)
         self.image_limits = ImageLimits(max_bytes=config.max_image_bytes)
         self.audio_limits = AudioLimits(max_bytes=config.max_audio_bytes, max_seconds=config.max_audio_seconds)
         self.rules = MediaRules(self.image_limits, self.audio_limits, self.resolve_image_url)
         self.started = time.time()
+
+    def close(self) -> None:
+        """The server is done: the model goes back to one request at a time."""
+        if self.batching:
+            self.model.disable_batching()
+            self.batching = False
 
     # Shared pieces ------------------------------------------------------------------------------------
 
@@ -134,7 +145,7 @@ class RosettaServer:
     async def health(self, request: Request) -> Response:
         return JSONResponse({
             "status": "ok", "model": self.model.name, "auth": bool(self.config.api_keys),
-            "running": self.capacity.running, "waiting": self.capacity.waiting,
+            "running": self.capacity.running, "waiting": self.capacity.waiting, "batching": self.batching,
             "images": self.model.capabilities.images, "uptime_s": round(time.time() - self.started, 1),
         })
 

@@ -24,7 +24,10 @@ class ServerConfig:
     max_new_tokens_limit: int = 4096  # the most a request may ask for
 
     # Capacity: requests running at once on the model, and how many more may wait before a 429.
-    concurrency: int = 1  # one generation at a time: a local model on a CPU gains nothing from more
+    concurrency: int = 1  # one generation at a time: a local model on a CPU gains nothing from more...
+    # ...unless it batches: a local transformers model (the embedded default included) decodes up to ``batch``
+    # requests together in shared steps (continuous batching), and that many run at once. 1: no batching.
+    batch: int = 16
     queue_size: int = 32
     queue_timeout_s: float = 300.0  # a request that waited this long gets a 503
 
@@ -38,8 +41,8 @@ class ServerConfig:
     root: Path | None = None
 
     def __post_init__(self) -> None:
-        if self.concurrency < 1 or self.queue_size < 0:
-            raise ValueError("concurrency must be at least 1 and queue_size at least 0")
+        if self.concurrency < 1 or self.batch < 1 or self.queue_size < 0:
+            raise ValueError("concurrency and batch must be at least 1, and queue_size at least 0")
 
     @property
     def agent_model_id(self) -> str:

@@ -29,11 +29,14 @@ def serve(model: ChatModel, config: ServerConfig | None = None, tools: Sequence[
           space: Any = None, log_level: str = "info") -> None:
     """Serve until interrupted (Ctrl-C)."""
     config = config or ServerConfig()
-    server = uvicorn.Server(_uvicorn_config(model, config, tools, space, log_level))
+    uvicorn_config = _uvicorn_config(model, config, tools, space, log_level)
+    server = uvicorn.Server(uvicorn_config)
     try:
         server.run()
     except OSError as error:
         raise RosettaError(f"cannot listen on {config.host}:{config.port}: {error.strerror}; pick another --port") from None
+    finally:
+        uvicorn_config.app.state.server.close()
 
 
 class BackgroundServer:
@@ -45,7 +48,8 @@ class BackgroundServer:
         if config.port == 0:
             config.port = free_port(config.host)
         self.config = config
-        self._server = uvicorn.Server(_uvicorn_config(model, config, tools, space, log_level))
+        self._uvicorn_config = _uvicorn_config(model, config, tools, space, log_level)
+        self._server = uvicorn.Server(self._uvicorn_config)
         self._thread = threading.Thread(target=self._server.run, name="rosetta-server", daemon=True)
 
     @property
@@ -64,6 +68,7 @@ class BackgroundServer:
     def __exit__(self, *exc: object) -> None:
         self._server.should_exit = True
         self._thread.join(10)
+        self._uvicorn_config.app.state.server.close()
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -1,0 +1,281 @@
+"""Continuous batching: requests that arrive while others are decoding join their decode steps.
+
+On a CPU, one decode step of a small model reads every weight once for a single token: most of its time is
+memory traffic and per-step overhead, not arithmetic. A step over 16 rows reads the same weights once and costs
+far less than 16 steps, so a server's throughput grows with its clients instead of queueing them.
+
+One engine thread owns the model. Each request (a ``BatchJob``: token ids or input embeddings, its own
+sampling, processors and stopping criteria) is submitted from any thread and gets a Future for its reply ids.
+The engine loop
+
+- admits waiting jobs while rows are free: each prompt is read alone (prefill) into its own row of the cache,
+  and gives its first token at once;
+- then runs one decode step for every admitted row together: each row feeds its last token at its own
+  position, attending only to its own keys/values (a 4-D mask per row);
+- hands every row's token to its job, and drops finished rows (the last row moves into the gap, so the rows in
+  use are always ``0..n-1`` and the step's cache is a view, not a copy).
+
+Every job's processors and stopping criteria see what ``generate()`` would show them, so greedy replies are the
+tokens a lone request would get, up to float rounding of the batched matrix products (tests check it).
+A ``RowAdapter`` (lora_switch.py) applies a LoRA adapter to chosen rows only, so adapted and plain requests
+share steps.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from transformers import LogitsProcessorList, StoppingCriteriaList
+
+from agent.models.lean_decode import SamplingOptions, sampling_processors
+from agent.models.prefix_cache import CACHE_ARGUMENT
+
+
+@dataclass
+class BatchDecodeConfig:
+    max_batch: int = 16  # rows decoding together; more jobs wait for a free row
+    block: int = 256  # the cache's length grows in doublings from this, as the longest row needs
+    capacity: int | None = None  # most tokens per request (prompt + reply); None: the model's context
+
+
+@dataclass
+class BatchJob:
+    """One request: ``prompt`` token ids, or ``embeds`` (1, length, hidden) input embeddings."""
+    prompt: list[int] | None
+    options: SamplingOptions
+    embeds: torch.Tensor | None = None
+    processors: LogitsProcessorList | None = None
+    stopping: StoppingCriteriaList | None = None
+    on_token: Callable[[int], None] | None = None
+    adapted: bool = False  # the row decodes with the RowAdapter's adapter on
+    seed: int | None = None
+    # Filled in by the engine.
+    future: Future = field(default_factory=Future)
+    reply: list[int] = field(default_factory=list)
+    sequence: torch.Tensor | None = None  # what processors and stopping criteria see
+    length: int = 0  # tokens whose keys/values are cached; the next step feeds the last reply token there
+    room: int = 0  # most reply tokens
+    generator: torch.Generator | None = None
+
+
+class SlotCache:
+    """Keys and values of each row at its own positions; in the model's forward it stands where a transformers
+    Cache would (``update`` per layer). Buffers are (rows, kv heads, length, head dim) per layer, zeroed so that
+    masked positions hold no NaN, and grown by doubling as rows and lengths need."""
+
+    def __init__(self, block: int):
+        self.block = block
+        self.rows, self.length = 0, 0  # the sizes every layer's buffer will have (allocated on first use)
+        self.keys: dict[int, torch.Tensor] = {}
+        self.values: dict[int, torch.Tensor] = {}
+        # What the next forward writes: a prefill (row, start), or one token per row 0..B-1 at ``positions``.
+        self.prefill_at: tuple[int, int] | None = None
+        self.positions: torch.Tensor | None = None
+        self.span = 0  # how many positions the next forward attends over
+
+    def ensure(self, rows: int, length: int) -> None:
+        while self.rows < rows:
+            self.rows = max(1, self.rows * 2)
+        size = max(self.length, self.block)
+        while size < length:
+            size *= 2
+        self.length = size
+
+    def clear(self) -> None:
+        """Free the buffers (the engine is idle)."""
+        self.keys, self.values, self.rows, self.length = {}, {}, 0, 0
+
+    def move_row(self, source: int, target: int) -> None:
+        for buffers in (self.keys, self.values):
+            for buffer in buffers.values():
+                buffer[target] = buffer[source]
+
+    def _buffer(self, store: dict[int, torch.Tensor], layer: int, like: torch.Tensor) -> torch.Tensor:
+        buffer = store.get(layer)
+        if buffer is None or buffer.shape[0] < self.rows or buffer.shape[2] < self.length:
+            grown = like.new_zeros((self.rows, like.shape[1], self.length, like.shape[3]))
+            if buffer is not None:
+                grown[: buffer.shape[0], :, : buffer.shape[2]] = buffer
+            store[layer] = buffer = grown
+        return buffer
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, layer_idx: int, *args: Any,
+               **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        keys = self._buffer(self.keys, layer_idx, key_states)
+        values = self._buffer(self.values, layer_idx, value_states)
+        if self.prefill_at is not None:
+            row, start = self.prefill_at
+            end = start + key_states.shape[2]
+            keys[row, :, start:end] = key_states[0]
+            values[row, :, start:end] = value_states[0]
+            return keys[row : row + 1, :, :end], values[row : row + 1, :, :end]
+        rows = torch.arange(key_states.shape[0], device=keys.device)
+        keys[rows, :, self.positions] = key_states[:, :, 0]
+        values[rows, :, self.positions] = value_states[:, :, 0]
+        count = key_states.shape[0]
+        return keys[:count, :, : self.span], values[:count, :, : self.span]
+
+
+class BatchDecoder:
+    def __init__(self, model: Any, config: BatchDecodeConfig | None = None, row_adapter: Any = None):
+        self.model, self.config = model, config or BatchDecodeConfig()
+        self.capacity = self.config.capacity or getattr(model.config, "max_position_embeddings", 4096)
+        self.row_adapter = row_adapter
+        self.cache = SlotCache(self.config.block)
+        self.active: list[BatchJob] = []  # row i decodes active[i]
+        self._waiting: list[BatchJob] = []
+        self._wake = threading.Condition()
+        self._closed = False
+        self.steps = 0  # decode steps run (and rows in them): what batching achieved, for tests and benchmarks
+        self.rows_decoded = 0
+        self._thread = threading.Thread(target=self._loop, name="rosetta-batch", daemon=True)
+        self._thread.start()
+
+    # Called from any thread ----------------------------------------------------------------------------
+
+    def fits(self, prompt_length: int) -> bool:
+        return prompt_length < self.capacity
+
+    def submit(self, job: BatchJob) -> Future:
+        """Queue ``job``; its Future gives the reply's token ids (or the error that ended it)."""
+        length = job.embeds.shape[1] if job.embeds is not None else len(job.prompt or [])
+        if not 0 < length < self.capacity:
+            raise ValueError(f"a {length}-token prompt does not fit the decode cache ({self.capacity}); "
+                             "shorten the conversation")
+        with self._wake:
+            if self._closed:
+                raise RuntimeError("the batch decoder is closed")
+            self._waiting.append(job)
+            self._wake.notify()
+        return job.future
+
+    def close(self) -> None:
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+        self._thread.join()
+
+    # The engine thread ------------------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while True:
+            with self._wake:
+                while not self._closed and not self._waiting and not self.active:
+                    self.cache.clear()  # idle: give the memory back
+                    self._wake.wait()
+                if self._closed:
+                    break
+                free = self.config.max_batch - len(self.active)
+                admitted, self._waiting = self._waiting[:free], self._waiting[free:]
+            with torch.inference_mode():
+                for job in admitted:
+                    self._start(job)
+                if self.active:
+                    self._step()
+        for job in self.active + self._waiting:
+            if not job.future.done():
+                job.future.set_exception(RuntimeError("the batch decoder was closed"))
+
+    def _forward(self, inputs: dict[str, torch.Tensor], positions: torch.Tensor, mask: torch.Tensor,
+                 adapted_rows: list[int]) -> torch.Tensor:
+        if self.row_adapter is not None:
+            self.row_adapter.select(adapted_rows)
+        try:
+            output = self.model(**inputs, position_ids=positions, attention_mask=mask, **{CACHE_ARGUMENT: self.cache},
+                                use_cache=True, logits_to_keep=1)
+        finally:
+            if self.row_adapter is not None:
+                self.row_adapter.select([])
+        return output.logits[:, -1, :].float()
+
+    def _start(self, job: BatchJob) -> None:
+        """Read ``job``'s prompt into a new row and give its first token."""
+        try:
+            device = self.model.device
+            if job.embeds is not None:
+                length = job.embeds.shape[1]
+                inputs = {"inputs_embeds": job.embeds.to(device)}
+                job.sequence = torch.empty((1, 0), dtype=torch.long, device=device)  # as generate(): no prompt ids
+            else:
+                length = len(job.prompt)
+                inputs = {"input_ids": torch.tensor([job.prompt], device=device)}
+                job.sequence = inputs["input_ids"]
+            job.room = min(job.options.max_new_tokens, self.capacity - length)
+            job.length = length
+            job.processors = LogitsProcessorList([*(job.processors or []), *sampling_processors(job.options)])
+            job.stopping = job.stopping or StoppingCriteriaList()
+            if job.seed is not None:
+                job.generator = torch.Generator(device=device).manual_seed(job.seed)
+            row = len(self.active)
+            self.cache.ensure(row + 1, length)
+            self.cache.prefill_at, self.cache.span = (row, 0), length
+            causal = torch.ones((length, length), dtype=torch.bool, device=device).tril()
+            logits = self._forward(inputs, torch.arange(length, device=device)[None], self._additive(causal[None, None]),
+                                   [0] if job.adapted else [])
+            self.cache.prefill_at = None
+            if not self._emit(job, logits):
+                self.active.append(job)
+        except BaseException as error:  # this request fails alone; the others go on
+            self.cache.prefill_at = None
+            job.future.set_exception(error)
+
+    def _step(self) -> None:
+        """One token for every active row."""
+        device = self.model.device
+        try:
+            positions = torch.tensor([job.length for job in self.active], device=device)
+            span = int(positions.max()) + 1
+            self.cache.ensure(len(self.active), span)
+            self.cache.positions, self.cache.span = positions, span
+            visible = torch.arange(span, device=device)[None, :] <= positions[:, None]  # each row sees its own past
+            ids = torch.tensor([[job.reply[-1]] for job in self.active], device=device)
+            adapted = [row for row, job in enumerate(self.active) if job.adapted]
+            logits = self._forward({"input_ids": ids}, positions[:, None], self._additive(visible[:, None, None]), adapted)
+        except BaseException as error:  # a failed step fails every row in it
+            for job in self.active:
+                job.future.set_exception(error)
+            self.active = []
+            return
+        self.steps += 1
+        self.rows_decoded += len(self.active)
+        for job in self.active:
+            job.length += 1  # its last token's keys/values are in the cache now
+        finished = [row for row, job in enumerate(self.active) if self._emit(job, logits[row : row + 1])]
+        for row in reversed(finished):  # fill each gap with the last row, so the rows in use stay 0..n-1
+            last = len(self.active) - 1
+            if row != last:
+                self.cache.move_row(last, row)
+            self.active[row] = self.active[last]
+            self.active.pop()
+
+    def _additive(self, visible: torch.Tensor) -> torch.Tensor:
+        """A boolean visibility mask as the additive float mask every attention implementation takes."""
+        dtype = self.model.dtype
+        return torch.zeros(visible.shape, dtype=dtype, device=visible.device).masked_fill_(~visible, torch.finfo(dtype).min)
+
+    def _emit(self, job: BatchJob, logits: torch.Tensor) -> bool:
+        """Pick ``job``'s next token from its logits (1, vocab); True when the job is finished."""
+        try:
+            if job.future.cancelled():
+                return True
+            scores = job.processors(job.sequence, logits)
+            if job.options.temperature > 0:
+                token = int(torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=job.generator))
+            else:
+                token = int(scores.argmax(dim=-1))
+            job.reply.append(token)
+            job.sequence = torch.cat([job.sequence, job.sequence.new_tensor([[token]])], dim=1)
+            if job.on_token is not None:
+                job.on_token(token)
+            done = (token in job.options.eos_token_ids or len(job.reply) >= job.room
+                    or bool(job.stopping(job.sequence, scores).any()))
+        except BaseException as error:
+            job.future.set_exception(error)
+            return True
+        if done:
+            job.future.set_result(job.reply)
+        return done
