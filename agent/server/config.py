@@ -41,8 +41,10 @@ class ServerConfig:
     root: Path | None = None
 
     def __post_init__(self) -> None:
-        if self.concurrency < 1 or self.batch < 1 or self.queue_size < 0:
-            raise ValueError("concurrency and batch must be at least 1, and queue_size at least 0")
+        if self.concurrency < 1 or self.queue_size < 0:
+            raise ValueError("concurrency must be at least 1 and queue_size at least 0")
+        if self.batch < 1:
+            raise ValueError(f"batch must be at least 1 (1: no batching), got {self.batch}")
 
     @property
     def agent_model_id(self) -> str:

@@ -72,3 +72,38 @@ def test_a_text_only_model_refuses_images_with_a_clear_line(embedded_model: HFCh
     text_only = HFChatModel(embedded_model.model, embedded_model.tokenizer, name="text-only")
     with pytest.raises(UnsupportedInputError, match="cannot see images"):
         text_only.chat([Message.user("what is this?", images=[picture_path])])
+
+
+def test_concurrent_chats_decoded_together_answer_as_they_do_alone(embedded_model: HFChatModel, picture_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    weather = {"name": "get_weather", "description": "The weather in a city",
+               "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+    requests = [  # plain chat, an image turn (adapter on), a tool call (adapter on, grammar), a stop string
+        ([Message.user("What is the capital of France?")], [], GenerationOptions(max_new_tokens=24)),
+        ([Message.user("What is in this picture?", images=[picture_path])], [], GenerationOptions(max_new_tokens=24)),
+        ([Message.user("What is the weather in Paris?")], [weather], GenerationOptions(max_new_tokens=40, tool_choice="required")),
+        ([Message.user("Name three fruits.")], [], GenerationOptions(max_new_tokens=40, stop=("3.",))),
+        ([Message.user("Write a short poem about the sea.")], [], GenerationOptions(max_new_tokens=16, temperature=1.0, seed=7)),
+    ]
+
+    def answer(request) -> tuple:
+        reply = embedded_model.chat(request[0], request[1], request[2])
+        return reply.text, [(call.name, call.arguments) for call in reply.tool_calls], reply.finish_reason
+
+    alone = [answer(request) for request in requests]
+    assert embedded_model.enable_batching()
+    try:
+        with ThreadPoolExecutor(len(requests)) as pool:
+            together = list(pool.map(answer, requests * 2))
+        batcher = embedded_model.batcher
+        assert batcher.rows_decoded > batcher.steps  # they did share steps
+        stream = embedded_model.stream(requests[3][0], options=GenerationOptions(max_new_tokens=200))
+        next(iter(stream))
+        stream.close()  # a reader that leaves stops its row within a step
+        assert not batcher.active
+    finally:
+        embedded_model.disable_batching()
+    assert together == alone * 2
+    assert alone[2][1] and alone[2][2] == "tool_calls"
+    assert embedded_model.chat(*requests[1]).text == alone[1][0]  # back to one at a time, adapter and all

@@ -57,6 +57,7 @@ def test_serve_starts_on_loopback_and_answers(tmp_path):
     (["--root", "/no/such/folder"], "is not a folder"),
     (["--port", "70000"], "--port must be"),
     (["--concurrency", "0"], "concurrency must be at least 1"),
+    (["--batch", "0"], "batch must be at least 1"),
     (["--model", "nonsense:thing"], "unknown model"),
 ])
 def test_bad_serve_options_are_one_line_errors(args, words):
