@@ -1,13 +1,15 @@
-"""The server under load on loopback, and what the HTTP layer costs against the Python API.
+"""The server under load on loopback, with and without continuous batching, and what the HTTP layer costs.
 
-Starts `rosetta serve` (the embedded default) in its own process, then for each client count runs that many
+For each ``--batch`` setting (1: one request decodes at a time, the rest queue; 16: up to 16 decode together)
+starts `rosetta serve` (the embedded default) in its own process, then for each client count runs that many
 clients for ``--seconds``, each sending streamed chats back to back, alternating text and image questions:
-requests/s, time to first token and total latency (p50/p99), errors, and the server's peak memory.
+requests/s and completion tokens/s, time to first token and total latency (p50/p99), errors, and the server's
+peak memory. The settings run one after the other on the same machine, so their ratios compare like with like.
 Then one client against the Python API in this process, request for request (same prompts, greedy, same token
 counts), interleaved so both see the same machine: the HTTP layer's share of the latency, as a ratio.
 Prints a table; writes docs/server_bench.json.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_server.py [--clients 1 4 16] [--seconds 60] [--overhead 20]
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_server.py [--batch 1 16] [--clients 1 4 16] [--seconds 60] [--overhead 20]
 """
 
 from __future__ import annotations
@@ -53,13 +55,14 @@ def request_body(index: int) -> dict:
         content = [{"type": "image_url", "image_url": {"url": picture_url(index)}}, {"type": "text", "text": question}]
     else:
         content = QUESTIONS[index // 2 % len(QUESTIONS)]
-    return {"model": "rosetta", "messages": [{"role": "user", "content": content}], "max_tokens": MAX_TOKENS, "stream": True}
+    return {"model": "rosetta", "messages": [{"role": "user", "content": content}], "max_tokens": MAX_TOKENS, "stream": True,
+            "stream_options": {"include_usage": True}}
 
 
 def timed_request(client: httpx.Client, body: dict) -> tuple[float, float, int]:
-    """(time to first token, total seconds, content pieces) of one streamed chat; raises on any error."""
+    """(time to first token, total seconds, completion tokens) of one streamed chat; raises on any error."""
     started = time.perf_counter()
-    first, pieces = None, 0
+    first, tokens = None, 0
     with client.stream("POST", "/v1/chat/completions", json=body) as response:
         if response.status_code != 200:
             raise RuntimeError(f"HTTP {response.status_code}: {response.read()[:200]!r}")
@@ -70,9 +73,10 @@ def timed_request(client: httpx.Client, body: dict) -> tuple[float, float, int]:
             if "error" in chunk:
                 raise RuntimeError(chunk["error"]["message"])
             if chunk["choices"] and chunk["choices"][0]["delta"].get("content"):
-                pieces += 1
                 first = first or time.perf_counter() - started
-    return first or time.perf_counter() - started, time.perf_counter() - started, pieces
+            if chunk.get("usage"):
+                tokens = chunk["usage"]["completion_tokens"]
+    return first or time.perf_counter() - started, time.perf_counter() - started, tokens
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -88,7 +92,7 @@ def peak_memory_mib(pid: int) -> float:
 
 
 def load(url: str, clients: int, seconds: float, pid: int) -> dict:
-    ttft, total, errors, finished_at = [], [], [], []
+    ttft, total, errors, finished_at, tokens = [], [], [], [], []
     started = time.monotonic()
     stop = started + seconds
     counter = iter(range(10**9))
@@ -100,11 +104,12 @@ def load(url: str, clients: int, seconds: float, pid: int) -> dict:
                 with lock:
                     index = next(counter)
                 try:
-                    first, whole, _ = timed_request(client, request_body(index))
+                    first, whole, count = timed_request(client, request_body(index))
                     with lock:
                         ttft.append(first)
                         total.append(whole)
                         finished_at.append(time.monotonic())
+                        tokens.append(count)
                 except Exception as error:  # counted, never fatal: the figure is how many there were
                     with lock:
                         errors.append(f"{type(error).__name__}: {error}")
@@ -115,10 +120,11 @@ def load(url: str, clients: int, seconds: float, pid: int) -> dict:
     for thread in threads:
         thread.join()
     # Throughput over the window only; latencies of every request, the ones still queued at the end included.
-    in_window = sum(1 for moment in finished_at if moment <= stop)
+    in_window = [count for moment, count in zip(finished_at, tokens) if moment <= stop]
     return {
         "clients": clients, "seconds": seconds, "requests": len(total), "errors": len(errors),
-        "error_examples": errors[:3], "requests_per_s": round(in_window / seconds, 3),
+        "error_examples": errors[:3], "requests_per_s": round(len(in_window) / seconds, 3),
+        "tokens_per_s": round(sum(in_window) / seconds, 2),
         "ttft_p50_s": round(percentile(ttft, 0.5), 3), "ttft_p99_s": round(percentile(ttft, 0.99), 3),
         "latency_p50_s": round(percentile(total, 0.5), 3), "latency_p99_s": round(percentile(total, 0.99), 3),
         "server_peak_rss_mib": round(peak_memory_mib(pid), 1),
@@ -168,54 +174,73 @@ def overhead(url: str, count: int) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
-    parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--overhead", type=int, default=20, help="requests for the HTTP-vs-Python comparison (0: skip)")
-    parser.add_argument("--out", default=str(ROOT / "docs" / "server_bench.json"))
-    args = parser.parse_args()
-
+def start_server(batch: int) -> tuple[subprocess.Popen, str]:
     from agent.server.run import free_port
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-m", "agent.cli", "serve", "--port", str(port), "--queue-size", "64"],
+    server = subprocess.Popen([sys.executable, "-m", "agent.cli", "serve", "--port", str(port), "--queue-size", "64",
+                               "--batch", str(batch)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                httpx.get(url + "/health", timeout=2)
-                break
-            except httpx.TransportError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("the server did not start")
-                time.sleep(0.5)
-        with httpx.Client(base_url=url, timeout=600) as client:  # warm-up: first image, first prompt
-            for index in range(3):
-                timed_request(client, request_body(index))
-        runs = []
-        for clients in args.clients:
-            runs.append(load(url, clients, args.seconds, server.pid))
-            row = runs[-1]
-            print(f"{clients:>3} clients: {row['requests_per_s']:.2f} req/s, TTFT p50 {row['ttft_p50_s']:.2f} s p99 "
-                  f"{row['ttft_p99_s']:.2f} s, latency p50 {row['latency_p50_s']:.2f} s p99 {row['latency_p99_s']:.2f} s, "
-                  f"errors {row['errors']}, server peak {row['server_peak_rss_mib']:.0f} MiB", flush=True)
-        compared = overhead(url, args.overhead) if args.overhead else None
-        if compared:
-            print(f"one client, {compared['requests']} requests: latency p50 HTTP {compared['http_latency_p50_s']:.3f} s vs "
-                  f"Python API {compared['direct_latency_p50_s']:.3f} s -> ratio {compared['latency_ratio_http_over_direct']:.3f} "
-                  f"(per-pair median {compared['latency_ratio_of_pairs_p50']:.3f}); TTFT ratio {compared['ttft_ratio_http_over_direct']:.3f}; "
-                  f"same token counts {compared['same_token_counts']}/{compared['requests']}")
-    finally:
-        server.terminate()
-        server.wait(30)
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            httpx.get(url + "/health", timeout=2)
+            break
+        except httpx.TransportError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                raise SystemExit("the server did not start")
+            time.sleep(0.5)
+    with httpx.Client(base_url=url, timeout=600) as client:  # warm-up: first image, first prompt
+        for index in range(3):
+            timed_request(client, request_body(index))
+    return server, url
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 16], help="server --batch settings to compare")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--overhead", type=int, default=20, help="requests for the HTTP-vs-Python comparison, on the "
+                        "first --batch setting's server (0: skip)")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "server_bench.json"))
+    args = parser.parse_args()
+
+    runs: dict[int, list[dict]] = {}
+    compared = None
+    for batch in args.batch:
+        server, url = start_server(batch)
+        try:
+            runs[batch] = []
+            for clients in args.clients:
+                runs[batch].append(load(url, clients, args.seconds, server.pid))
+                row = runs[batch][-1]
+                print(f"batch {batch:>2}, {clients:>3} clients: {row['requests_per_s']:.2f} req/s, {row['tokens_per_s']:.1f} tok/s, "
+                      f"TTFT p50 {row['ttft_p50_s']:.2f} s p99 {row['ttft_p99_s']:.2f} s, latency p50 {row['latency_p50_s']:.2f} s "
+                      f"p99 {row['latency_p99_s']:.2f} s, errors {row['errors']}, server peak {row['server_peak_rss_mib']:.0f} MiB",
+                      flush=True)
+            if args.overhead and compared is None:
+                compared = overhead(url, args.overhead)
+                print(f"one client, {compared['requests']} requests: latency p50 HTTP {compared['http_latency_p50_s']:.3f} s vs "
+                      f"Python API {compared['direct_latency_p50_s']:.3f} s -> ratio {compared['latency_ratio_http_over_direct']:.3f} "
+                      f"(per-pair median {compared['latency_ratio_of_pairs_p50']:.3f}); TTFT ratio {compared['ttft_ratio_http_over_direct']:.3f}; "
+                      f"same token counts {compared['same_token_counts']}/{compared['requests']}")
+        finally:
+            server.terminate()
+            server.wait(30)
+    scaling = {}
+    for batch, rows in runs.items():  # throughput at each client count over one client's, per setting
+        one = rows[0]["tokens_per_s"] if rows and rows[0]["clients"] == 1 else None
+        scaling[batch] = {row["clients"]: round(row["tokens_per_s"] / one, 2) for row in rows} if one else {}
+        print(f"batch {batch:>2}: tokens/s over one client's: {scaling[batch]}")
     import torch
 
     report = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
-        "max_tokens": MAX_TOKENS, "load": runs, "overhead": compared,
+        "max_tokens": MAX_TOKENS, "load": {str(batch): rows for batch, rows in runs.items()},
+        "throughput_over_one_client": {str(batch): value for batch, value in scaling.items()}, "overhead": compared,
         "command": "HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_server.py " + " ".join(sys.argv[1:]),
     }
     Path(args.out).write_text(json.dumps(report, indent=1) + "\n")

@@ -26,13 +26,13 @@ from __future__ import annotations
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Hashable
 
 import torch
 from transformers import LogitsProcessorList, StoppingCriteriaList
 
-from agent.models.lean_decode import SamplingOptions, sampling_processors
-from agent.models.prefix_cache import CACHE_ARGUMENT
+from agent.models.lean_decode import SamplingOptions, row_digest, sampling_processors
+from agent.models.prefix_cache import CACHE_ARGUMENT, shared_length
 
 
 @dataclass
@@ -40,6 +40,11 @@ class BatchDecodeConfig:
     max_batch: int = 16  # rows decoding together; more jobs wait for a free row
     block: int = 256  # the cache's length grows in doublings from this, as the longest row needs
     capacity: int | None = None  # most tokens per request (prompt + reply); None: the model's context
+    # Finished requests' keys/values kept for the next prompts that begin the same way (the system prompt, the
+    # tool listing, the conversation so far): at most this many tokens in all, least recently used dropped first.
+    # SmolLM2-135M: 46 KB a token, so 4096 tokens are 190 MB.
+    prefix_tokens: int = 4096
+    min_shared: int = 4  # a shorter shared beginning is read again rather than copied
 
 
 @dataclass
@@ -60,6 +65,17 @@ class BatchJob:
     length: int = 0  # tokens whose keys/values are cached; the next step feeds the last reply token there
     room: int = 0  # most reply tokens
     generator: torch.Generator | None = None
+    positions: list[Hashable] = field(default_factory=list)  # what went in at each cached position (ids or digests)
+    reused: int = 0  # prompt positions copied from a stored prefix instead of computed
+
+
+@dataclass
+class StoredPrefix:
+    """The keys/values of a finished request's positions, per layer (1, kv heads, length, head dim)."""
+    adapted: bool
+    positions: list[Hashable]
+    keys: dict[int, torch.Tensor]
+    values: dict[int, torch.Tensor]
 
 
 class SlotCache:
@@ -88,6 +104,17 @@ class SlotCache:
     def clear(self) -> None:
         """Free the buffers (the engine is idle)."""
         self.keys, self.values, self.rows, self.length = {}, {}, 0, 0
+
+    def copy_in(self, row: int, prefix: StoredPrefix, length: int) -> None:
+        """Put the first ``length`` positions of a stored prefix into ``row``."""
+        for store, stored in ((self.keys, prefix.keys), (self.values, prefix.values)):
+            for layer, tensor in stored.items():
+                self._buffer(store, layer, tensor)[row, :, :length] = tensor[0, :, :length]
+
+    def copy_out(self, row: int, length: int) -> tuple[dict[int, torch.Tensor], dict[int, torch.Tensor]]:
+        """The first ``length`` positions of ``row``, per layer, as new tensors."""
+        return ({layer: buffer[row : row + 1, :, :length].clone() for layer, buffer in self.keys.items()},
+                {layer: buffer[row : row + 1, :, :length].clone() for layer, buffer in self.values.items()})
 
     def move_row(self, source: int, target: int) -> None:
         for buffers in (self.keys, self.values):
@@ -130,6 +157,7 @@ class BatchDecoder:
         self._waiting: list[BatchJob] = []
         self._wake = threading.Condition()
         self._closed = False
+        self.prefixes: list[StoredPrefix] = []  # least recently used first
         self.steps = 0  # decode steps run (and rows in them): what batching achieved, for tests and benchmarks
         self.rows_decoded = 0
         self._thread = threading.Thread(target=self._loop, name="rosetta-batch", daemon=True)
@@ -183,7 +211,8 @@ class BatchDecoder:
     def _forward(self, inputs: dict[str, torch.Tensor], positions: torch.Tensor, mask: torch.Tensor,
                  adapted_rows: list[int]) -> torch.Tensor:
         if self.row_adapter is not None:
-            self.row_adapter.select(adapted_rows)
+            batch = next(iter(inputs.values())).shape[0]
+            self.row_adapter.select(adapted_rows, batch)
         try:
             output = self.model(**inputs, position_ids=positions, attention_mask=mask, **{CACHE_ARGUMENT: self.cache},
                                 use_cache=True, logits_to_keep=1)
@@ -193,35 +222,74 @@ class BatchDecoder:
         return output.logits[:, -1, :].float()
 
     def _start(self, job: BatchJob) -> None:
-        """Read ``job``'s prompt into a new row and give its first token."""
+        """Read ``job``'s prompt into a new row (copying what a stored prefix already holds) and give its first token."""
         try:
             device = self.model.device
             if job.embeds is not None:
-                length = job.embeds.shape[1]
-                inputs = {"inputs_embeds": job.embeds.to(device)}
+                job.positions = [row_digest(row) for row in job.embeds[0]]
                 job.sequence = torch.empty((1, 0), dtype=torch.long, device=device)  # as generate(): no prompt ids
             else:
-                length = len(job.prompt)
-                inputs = {"input_ids": torch.tensor([job.prompt], device=device)}
-                job.sequence = inputs["input_ids"]
+                job.positions = list(job.prompt)
+                job.sequence = torch.tensor([job.prompt], device=device)
+            length = len(job.positions)
             job.room = min(job.options.max_new_tokens, self.capacity - length)
-            job.length = length
             job.processors = LogitsProcessorList([*(job.processors or []), *sampling_processors(job.options)])
             job.stopping = job.stopping or StoppingCriteriaList()
             if job.seed is not None:
                 job.generator = torch.Generator(device=device).manual_seed(job.seed)
             row = len(self.active)
             self.cache.ensure(row + 1, length)
-            self.cache.prefill_at, self.cache.span = (row, 0), length
-            causal = torch.ones((length, length), dtype=torch.bool, device=device).tril()
-            logits = self._forward(inputs, torch.arange(length, device=device)[None], self._additive(causal[None, None]),
-                                   [0] if job.adapted else [])
+            prefix, start = self._longest_prefix(job)
+            if prefix is not None:
+                self.cache.copy_in(row, prefix, start)
+            job.reused = start
+            if job.embeds is not None:
+                inputs = {"inputs_embeds": job.embeds[:, start:].to(device)}
+            else:
+                inputs = {"input_ids": job.sequence[:, start:]}
+            self.cache.prefill_at, self.cache.span = (row, start), length
+            # Query i (at position start + i) sees every position up to its own.
+            visible = torch.arange(length, device=device)[None, :] <= torch.arange(start, length, device=device)[:, None]
+            logits = self._forward(inputs, torch.arange(start, length, device=device)[None],
+                                   self._additive(visible[None, None]), [0] if job.adapted else [])
             self.cache.prefill_at = None
+            job.length = length
             if not self._emit(job, logits):
                 self.active.append(job)
+            else:
+                self._keep_prefix(job, row)
         except BaseException as error:  # this request fails alone; the others go on
             self.cache.prefill_at = None
             job.future.set_exception(error)
+
+    def _longest_prefix(self, job: BatchJob) -> tuple[StoredPrefix | None, int]:
+        """The stored prefix sharing the most leading positions with ``job``'s prompt (at least one position is
+        always left to compute), and how many it shares."""
+        best, shared = None, 0
+        for prefix in self.prefixes:
+            if prefix.adapted == job.adapted:  # the adapter changes every key and value
+                length = shared_length(prefix.positions, job.positions)
+                if length > shared:
+                    best, shared = prefix, length
+        shared = min(shared, len(job.positions) - 1)
+        if best is None or shared < self.config.min_shared:
+            return None, 0
+        self.prefixes.remove(best)
+        self.prefixes.append(best)
+        return best, shared
+
+    def _keep_prefix(self, job: BatchJob, row: int) -> None:
+        """Store the finished ``job``'s cached positions for later prompts; evict the least recently used."""
+        if self.config.prefix_tokens <= 0 or job.length == 0:
+            return
+        positions = job.positions[: job.length]
+        # A stored prefix this one carries on (the same conversation, a turn earlier) is no longer needed.
+        self.prefixes = [prefix for prefix in self.prefixes
+                         if not (prefix.adapted == job.adapted and shared_length(prefix.positions, positions) == len(prefix.positions))]
+        keys, values = self.cache.copy_out(row, job.length)
+        self.prefixes.append(StoredPrefix(job.adapted, positions, keys, values))
+        while sum(len(prefix.positions) for prefix in self.prefixes) > self.config.prefix_tokens:
+            self.prefixes.pop(0)
 
     def _step(self) -> None:
         """One token for every active row."""
@@ -242,9 +310,16 @@ class BatchDecoder:
             return
         self.steps += 1
         self.rows_decoded += len(self.active)
+        table = self.model.get_input_embeddings()
         for job in self.active:
-            job.length += 1  # its last token's keys/values are in the cache now
+            # Its last token's keys/values are in the cache now, known the way the next prompt will show that
+            # token: its id, or (in an embeddings prompt) a digest of its embedding row.
+            job.length += 1
+            token = job.reply[-1]
+            job.positions.append(token if job.embeds is None else row_digest(table.weight[token]))
         finished = [row for row, job in enumerate(self.active) if self._emit(job, logits[row : row + 1])]
+        for row in finished:
+            self._keep_prefix(self.active[row], row)
         for row in reversed(finished):  # fill each gap with the last row, so the rows in use stay 0..n-1
             last = len(self.active) - 1
             if row != last:

@@ -82,26 +82,31 @@ class RowAdapter:
         owners = {id(module.weight): module for module in model.modules()
                   if isinstance(getattr(module, "weight", None), torch.Tensor)}
         self._rows: torch.Tensor | None = None
+        self._all_rows = False
         self._handles = [owners[id(update.weight)].register_forward_hook(self._hook_for(update))
                          for update in switch.updates]
 
-    def select(self, rows: list[int]) -> None:
-        """The rows (of the next forward's batch) that run with the adapter on."""
+    def select(self, rows: list[int], batch: int = 0) -> None:
+        """The rows (of the next forward's ``batch`` rows) that run with the adapter on."""
         if rows and self.switch.on:
             raise RuntimeError("switch the adapter off in the weights before applying it per row")
         self._rows = torch.tensor(rows, dtype=torch.long) if rows else None
+        self._all_rows = bool(rows) and len(rows) == batch
 
     def remove(self) -> None:
         for handle in self._handles:
             handle.remove()
 
     def _hook_for(self, update: LowRankUpdate) -> Any:
+        down = update.down.to(update.weight.dtype).T.contiguous()  # (in, rank)
+        up = (update.up.to(update.weight.dtype) * update.scale).T.contiguous()  # (rank, out), the scale folded in
+
         def add_low_rank(module: Any, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor | None:
             rows = self._rows
             if rows is None:
                 return None
+            if self._all_rows:  # every row: no gather or scatter
+                return output.add_((inputs[0] @ down) @ up)
             rows = rows.to(output.device)
-            selected = inputs[0].index_select(0, rows)
-            delta = (selected @ update.down.to(selected.dtype).T) @ update.up.to(selected.dtype).T
-            return output.index_add(0, rows, delta, alpha=update.scale)
+            return output.index_add_(0, rows, (inputs[0].index_select(0, rows) @ down) @ up)
         return add_low_rank

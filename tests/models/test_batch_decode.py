@@ -151,10 +151,47 @@ def test_per_row_adapter_matches_the_adapter_switched_into_the_weights(tmp_path:
     rows = RowAdapter(switch, model)
     engine = BatchDecoder(model, row_adapter=rows)
     try:
-        together = [engine.submit(BatchJob(ids, options, adapted=on)) for on in (True, False, True)]
-        assert [future.result(timeout=60) for future in together] == [adapted, plain, adapted]
+        # The plain row leaves early: the adapted rows go on alone (the hooks' every-row path).
+        together = [engine.submit(BatchJob(ids, options, adapted=True)),
+                    engine.submit(BatchJob(ids, SamplingOptions(max_new_tokens=6))),
+                    engine.submit(BatchJob(ids, options, adapted=True))]
+        assert [future.result(timeout=60) for future in together] == [adapted, plain[:6], adapted]
     finally:
         engine.close()
         rows.remove()
     with torch.inference_mode():
         assert LeanDecoder(model).generate(ids, options) == plain  # the hooks are gone, the weights untouched
+
+
+def test_a_prompt_that_begins_like_a_finished_one_reuses_its_keys_and_values(tiny, decoder) -> None:
+    model, tokenizer = tiny
+    first = prompt_ids(tokenizer, TEXTS[1])
+    reply = decoder.submit(BatchJob(first, SamplingOptions(max_new_tokens=10))).result(timeout=60)
+    follow_up = prompt_ids(tokenizer, TEXTS[1], tokenizer.decode(reply, skip_special_tokens=True), "and then?")
+    job = BatchJob(follow_up, SamplingOptions(max_new_tokens=12))
+    assert decoder.submit(job).result(timeout=60) == reference(model, follow_up, 12)
+    assert job.reused >= len(first) - 1  # the whole first turn was copied, not read again
+    # A prompt that shares only the template's first tokens reuses just those, and answers as it would alone.
+    other = BatchJob(prompt_ids(tokenizer, TEXTS[3]), SamplingOptions(max_new_tokens=8))
+    assert decoder.submit(other).result(timeout=60) == reference(model, other.prompt, 8)
+    assert other.reused < len(first) // 2
+    # The follow-up's conversation replaced the first turn's entry, which it carries on.
+    assert not any(prefix.positions == first for prefix in decoder.prefixes)
+
+
+def test_stored_prefixes_are_bounded_and_never_cross_the_adapter(tiny) -> None:
+    model, tokenizer = tiny
+    engine = BatchDecoder(model, BatchDecodeConfig(prefix_tokens=60))
+    try:
+        prompts = [prompt_ids(tokenizer, text) for text in TEXTS]
+        for ids in prompts:
+            engine.submit(BatchJob(ids, SamplingOptions(max_new_tokens=5))).result(timeout=60)
+            assert sum(len(prefix.positions) for prefix in engine.prefixes) <= 60
+        again = BatchJob(prompts[3], SamplingOptions(max_new_tokens=5))
+        engine.submit(again).result(timeout=60)
+        assert again.reused == len(prompts[3]) - 1  # all but the last token, which must compute the logits
+        other_side = BatchJob(prompts[3], SamplingOptions(max_new_tokens=5), adapted=True)  # no row adapter: plain
+        engine.submit(other_side).result(timeout=60)
+        assert other_side.reused == 0  # values computed without the adapter are not reused for a row with it
+    finally:
+        engine.close()
