@@ -11,7 +11,9 @@ the GGUF itself, Q4_1), greedy, each side in its own process with one load and t
   what it keeps by itself between turns: generate() nothing, llama.cpp its context's tokens, Rosetta its cache.
 
 Rosetta alone runs the image turns (neither peer can run its image core): a first turn about a picture (a new
-picture each repeat, so it is encoded) and a follow-up about the same picture. Medians; prints Markdown.
+picture each repeat, so it is encoded) and a follow-up about the same picture; and agent turns: a first turn
+that lists the agent's default tools (the long prompt every agent step sends) and a follow-up in that
+conversation. Medians; prints Markdown.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ PROMPT = "Write a long story about a dragon who learns to paint."
 FOLLOW_UP = "Now give the story a title."
 IMAGE_QUESTION, IMAGE_FOLLOW_UP = "What is in this picture?", "How many are there?"
 SIDES = ("plain", "llama.cpp", "rosetta")
+AGENT_TURNS = [("What is 17 times 23?", "And 17 times 24?"), ("What time is it now?", "Thanks. And the date?"),
+               ("How do I say hello in French?", "And in Spanish?"), ("What is the square root of 144?", "And of 169?"),
+               ("Name a large mammal.", "Name a small one."), ("What is 2 to the power 10?", "And 2 to the 11?")]
 
 
 @dataclass
@@ -51,6 +56,9 @@ class Turns:
     follow_up_first_token_s: list[float] = field(default_factory=list)
     image_first_token_s: list[float] = field(default_factory=list)
     image_follow_up_first_token_s: list[float] = field(default_factory=list)
+    tools_prompt_tokens: list[int] = field(default_factory=list)
+    tools_first_token_s: list[float] = field(default_factory=list)
+    tools_follow_up_first_token_s: list[float] = field(default_factory=list)
 
 
 def decode_rate(times: list[float], tokens: int) -> float:
@@ -178,9 +186,9 @@ def run_rosetta(args: argparse.Namespace) -> Turns:
     model = load_embedded_model(progress=False)
     turns = Turns(load_s=time.perf_counter() - start)
 
-    def reply(conversation: list[Message], new_tokens: int) -> tuple[float, list[float], Any]:
+    def reply(conversation: list[Message], new_tokens: int, tools: list | None = None) -> tuple[float, list[float], Any]:
         begin = time.perf_counter()
-        stream = model.stream(conversation, options=GenerationOptions(max_new_tokens=new_tokens))
+        stream = model.stream(conversation, tools, options=GenerationOptions(max_new_tokens=new_tokens))
         times = [time.perf_counter() for _ in stream]
         return begin, times, stream.result()
 
@@ -203,6 +211,20 @@ def run_rosetta(args: argparse.Namespace) -> Turns:
         conversation += [result.message, Message.user(IMAGE_FOLLOW_UP)]
         begin, times, _ = reply(conversation, 8)
         turns.image_follow_up_first_token_s.append(times[0] - begin)
+
+    # Agent turns: the default tools listed in the prompt; a new question each repeat, a follow-up after it.
+    from tools.defaults import default_tools
+
+    schemas = [tool.schema() for tool in default_tools()]
+    for question, follow_up in AGENT_TURNS[: args.repeats]:
+        model.lean.forget()  # a new conversation: not even the tool listing is reused
+        conversation = [Message.user(question)]
+        begin, times, result = reply(conversation, 24, schemas)
+        turns.tools_first_token_s.append(times[0] - begin)
+        turns.tools_prompt_tokens.append(result.usage.prompt_tokens)
+        conversation += [Message.assistant(result.text or "I can help with that."), Message.user(follow_up)]
+        begin, times, _ = reply(conversation, 8, schemas)
+        turns.tools_follow_up_first_token_s.append(times[0] - begin)
     return turns
 
 
@@ -253,7 +275,9 @@ def main() -> None:
             ("first turn: decode (tokens/s)", "decode_tokens_per_s"),
             ("follow-up: time to first token (s)", "follow_up_first_token_s"),
             ("image turn: time to first token (s)", "image_first_token_s"),
-            ("image follow-up: time to first token (s)", "image_follow_up_first_token_s")]
+            ("image follow-up: time to first token (s)", "image_follow_up_first_token_s"),
+            ("agent turn (tools listed): time to first token (s)", "tools_first_token_s"),
+            ("agent follow-up: time to first token (s)", "tools_follow_up_first_token_s")]
     for label, name in rows:
         values = {side: (value if isinstance(value := getattr(turns, name), float) else median(value)) for side, turns in results.items()}
         cells = [f"{v:.3f}" if v is not None else "-" for v in values.values()]
@@ -264,6 +288,9 @@ def main() -> None:
     if rosetta and rosetta.image_first_token_s:
         print(f"\nfollow-up / first turn, time to first token: text {median(rosetta.follow_up_first_token_s) / median(rosetta.first_token_s):.2f}x, "
               f"image {median(rosetta.image_follow_up_first_token_s) / median(rosetta.image_first_token_s):.2f}x")
+    if rosetta and rosetta.tools_first_token_s:
+        print(f"agent turns ({median(rosetta.tools_prompt_tokens):.0f}-token first prompt): follow-up / first turn "
+              f"{median(rosetta.tools_follow_up_first_token_s) / median(rosetta.tools_first_token_s):.2f}x")
     print(f"wrote {args.out}")
 
 
