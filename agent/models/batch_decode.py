@@ -67,6 +67,8 @@ class BatchJob:
     generator: torch.Generator | None = None
     positions: list[Hashable] = field(default_factory=list)  # what went in at each cached position (ids or digests)
     reused: int = 0  # prompt positions copied from a stored prefix instead of computed
+    prefix: "StoredPrefix | None" = None  # where they are copied from (until the prompt is read)
+    error: BaseException | None = None  # what ended it, told to the Future once its row is gone
 
 
 @dataclass
@@ -88,9 +90,9 @@ class SlotCache:
         self.rows, self.length = 0, 0  # the sizes every layer's buffer will have (allocated on first use)
         self.keys: dict[int, torch.Tensor] = {}
         self.values: dict[int, torch.Tensor] = {}
-        # What the next forward writes: a prefill (row, start), or one token per row 0..B-1 at ``positions``.
-        self.prefill_at: tuple[int, int] | None = None
-        self.positions: torch.Tensor | None = None
+        # What the next forward writes: rows first_row.. of the batch, query j of row r at writes[r, j].
+        self.first_row = 0
+        self.writes: torch.Tensor | None = None
         self.span = 0  # how many positions the next forward attends over
 
     def ensure(self, rows: int, length: int) -> None:
@@ -132,19 +134,17 @@ class SlotCache:
 
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, layer_idx: int, *args: Any,
                **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write the batch's new keys/values (batch, kv heads, queries, head dim) at their rows and positions;
+        return the batch's rows up to ``span`` positions (a view, not a copy)."""
         keys = self._buffer(self.keys, layer_idx, key_states)
         values = self._buffer(self.values, layer_idx, value_states)
-        if self.prefill_at is not None:
-            row, start = self.prefill_at
-            end = start + key_states.shape[2]
-            keys[row, :, start:end] = key_states[0]
-            values[row, :, start:end] = value_states[0]
-            return keys[row : row + 1, :, :end], values[row : row + 1, :, :end]
-        rows = torch.arange(key_states.shape[0], device=keys.device)
-        keys[rows, :, self.positions] = key_states[:, :, 0]
-        values[rows, :, self.positions] = value_states[:, :, 0]
         count = key_states.shape[0]
-        return keys[:count, :, : self.span], values[:count, :, : self.span]
+        rows = torch.arange(self.first_row, self.first_row + count, device=keys.device)[:, None]
+        # Indexed as [rows, :, positions], the result is laid out (batch, queries, heads, dim).
+        keys[rows, :, self.writes] = key_states.transpose(1, 2)
+        values[rows, :, self.writes] = value_states.transpose(1, 2)
+        end = self.first_row + count
+        return keys[self.first_row : end, :, : self.span], values[self.first_row : end, :, : self.span]
 
 
 class BatchDecoder:
@@ -160,6 +160,7 @@ class BatchDecoder:
         self.prefixes: list[StoredPrefix] = []  # least recently used first
         self.steps = 0  # decode steps run (and rows in them): what batching achieved, for tests and benchmarks
         self.rows_decoded = 0
+        self.prefills = 0  # forwards that read new prompts (several prompts may share one)
         self._thread = threading.Thread(target=self._loop, name="rosetta-batch", daemon=True)
         self._thread.start()
 
@@ -200,29 +201,48 @@ class BatchDecoder:
                 free = self.config.max_batch - len(self.active)
                 admitted, self._waiting = self._waiting[:free], self._waiting[free:]
             with torch.inference_mode():
-                for job in admitted:
-                    self._start(job)
+                if admitted:
+                    self._start(admitted)
                 if self.active:
                     self._step()
         for job in self.active + self._waiting:
             if not job.future.done():
                 job.future.set_exception(RuntimeError("the batch decoder was closed"))
 
-    def _forward(self, inputs: dict[str, torch.Tensor], positions: torch.Tensor, mask: torch.Tensor,
-                 adapted_rows: list[int]) -> torch.Tensor:
+    def _forward(self, inputs: dict[str, torch.Tensor], first_row: int, positions: torch.Tensor, writes: torch.Tensor,
+                 visible: torch.Tensor, adapted_rows: list[int]) -> torch.Tensor:
+        """Run rows ``first_row``.. of the cache: queries at ``positions`` (rows, queries) for the rotary
+        embedding, their keys/values stored at ``writes``, each query seeing the cached positions ``visible``
+        (rows, queries, span) marks. Returns the last query's logits per row (rows, vocab)."""
+        self.cache.first_row, self.cache.writes, self.cache.span = first_row, writes, visible.shape[-1]
+        mask = self._additive(visible[:, None])
         if self.row_adapter is not None:
             batch = next(iter(inputs.values())).shape[0]
             self.row_adapter.select(adapted_rows, batch)
         try:
             output = self.model(**inputs, position_ids=positions, attention_mask=mask, **{CACHE_ARGUMENT: self.cache},
-                                use_cache=True, logits_to_keep=1)
+                                use_cache=True, logits_to_keep=1)  # every row's last query is a real token
         finally:
             if self.row_adapter is not None:
                 self.row_adapter.select([])
         return output.logits[:, -1, :].float()
 
-    def _start(self, job: BatchJob) -> None:
-        """Read ``job``'s prompt into a new row (copying what a stored prefix already holds) and give its first token."""
+    def _start(self, jobs: list[BatchJob]) -> None:
+        """Read new prompts into new rows (copying what stored prefixes already hold) and give their first tokens.
+        Prompts of similar length are read together in one forward."""
+        ready = [job for job in jobs if self._prepare(job)]
+        ready.sort(key=lambda job: len(job.positions) - job.reused, reverse=True)
+        while ready:
+            group = [ready.pop(0)]
+            width = len(group[0].positions) - group[0].reused
+            # Every prompt in a forward is padded to the longest: keep the padding under half the real tokens.
+            while ready and 2 * (len(group) + 1) * width <= 3 * (sum(len(j.positions) - j.reused for j in group)
+                                                               + len(ready[0].positions) - ready[0].reused):
+                group.append(ready.pop(0))
+            self._prefill(group, width)
+
+    def _prepare(self, job: BatchJob) -> bool:
+        """Set a new job up; False (its Future failed) when it cannot run."""
         try:
             device = self.model.device
             if job.embeds is not None:
@@ -231,36 +251,71 @@ class BatchDecoder:
             else:
                 job.positions = list(job.prompt)
                 job.sequence = torch.tensor([job.prompt], device=device)
-            length = len(job.positions)
-            job.room = min(job.options.max_new_tokens, self.capacity - length)
+            job.room = min(job.options.max_new_tokens, self.capacity - len(job.positions))
             job.processors = LogitsProcessorList([*(job.processors or []), *sampling_processors(job.options)])
             job.stopping = job.stopping or StoppingCriteriaList()
             if job.seed is not None:
                 job.generator = torch.Generator(device=device).manual_seed(job.seed)
-            row = len(self.active)
-            self.cache.ensure(row + 1, length)
-            prefix, start = self._longest_prefix(job)
-            if prefix is not None:
-                self.cache.copy_in(row, prefix, start)
-            job.reused = start
-            if job.embeds is not None:
-                inputs = {"inputs_embeds": job.embeds[:, start:].to(device)}
-            else:
-                inputs = {"input_ids": job.sequence[:, start:]}
-            self.cache.prefill_at, self.cache.span = (row, start), length
-            # Query i (at position start + i) sees every position up to its own.
-            visible = torch.arange(length, device=device)[None, :] <= torch.arange(start, length, device=device)[:, None]
-            logits = self._forward(inputs, torch.arange(start, length, device=device)[None],
-                                   self._additive(visible[None, None]), [0] if job.adapted else [])
-            self.cache.prefill_at = None
-            job.length = length
-            if not self._emit(job, logits):
-                self.active.append(job)
-            else:
-                self._keep_prefix(job, row)
-        except BaseException as error:  # this request fails alone; the others go on
-            self.cache.prefill_at = None
+            job.prefix, job.reused = self._longest_prefix(job)
+            return True
+        except BaseException as error:
             job.future.set_exception(error)
+            return False
+
+    def _prefill(self, group: list[BatchJob], width: int) -> None:
+        """One forward over the new rows: row r's ``m`` uncomputed prompt tokens sit in the last ``m`` of ``width``
+        columns (left padding, so every row's last column is its last token). The padding's keys/values go to
+        positions past the prompt, masked until the row's own reply overwrites them."""
+        device = self.model.device
+        first = len(self.active)
+        try:
+            longest = max(len(job.positions) for job in group)
+            self.cache.ensure(first + len(group), longest + width)
+            positions = torch.zeros((len(group), width), dtype=torch.long, device=device)
+            writes = torch.zeros_like(positions)
+            for row, job in enumerate(group):
+                length, start = len(job.positions), job.reused
+                if job.prefix is not None:
+                    self.cache.copy_in(first + row, job.prefix, start)
+                pad = width - (length - start)
+                positions[row, pad:] = torch.arange(start, length, device=device)
+                writes[row, pad:] = positions[row, pad:]
+                writes[row, :pad] = torch.arange(length, length + pad, device=device)  # scratch, past the prompt
+            span = longest
+            visible = torch.arange(span, device=device)[None, None, :] <= positions[:, :, None]
+            inputs = self._prompt_inputs(group, width)
+            logits = self._forward(inputs, first, positions, writes, visible,
+                                   [row for row, job in enumerate(group) if job.adapted])
+        except BaseException as error:  # these requests fail; the rows already decoding go on
+            for job in group:
+                job.future.set_exception(error)
+            return
+        self.prefills += 1
+        for job in group:
+            job.length, job.prefix = len(job.positions), None
+            self.active.append(job)
+        finished = [first + row for row, job in enumerate(group) if self._emit(job, logits[row : row + 1])]
+        self._retire(finished)
+
+    def _prompt_inputs(self, group: list[BatchJob], width: int) -> dict[str, torch.Tensor]:
+        """The group's uncomputed prompt tokens, left-padded to ``width``: token ids, or embeddings when any
+        prompt is embeddings (ids are looked up in the embedding table then)."""
+        device = self.model.device
+        if all(job.embeds is None for job in group):
+            ids = torch.zeros((len(group), width), dtype=torch.long, device=device)
+            for row, job in enumerate(group):
+                tail = job.prompt[job.reused :]
+                ids[row, width - len(tail) :] = torch.tensor(tail, device=device)
+            return {"input_ids": ids}
+        table = self.model.get_input_embeddings()
+        rows = []
+        for job in group:
+            if job.embeds is not None:
+                tail = job.embeds[0, job.reused :].to(device)
+            else:
+                tail = table(torch.tensor(job.prompt[job.reused :], device=device))
+            rows.append(torch.cat([tail.new_zeros((width - tail.shape[0], tail.shape[1])), tail]))
+        return {"inputs_embeds": torch.stack(rows)}
 
     def _longest_prefix(self, job: BatchJob) -> tuple[StoredPrefix | None, int]:
         """The stored prefix sharing the most leading positions with ``job``'s prompt (at least one position is
@@ -295,14 +350,13 @@ class BatchDecoder:
         """One token for every active row."""
         device = self.model.device
         try:
-            positions = torch.tensor([job.length for job in self.active], device=device)
+            positions = torch.tensor([[job.length] for job in self.active], device=device)
             span = int(positions.max()) + 1
             self.cache.ensure(len(self.active), span)
-            self.cache.positions, self.cache.span = positions, span
-            visible = torch.arange(span, device=device)[None, :] <= positions[:, None]  # each row sees its own past
+            visible = torch.arange(span, device=device)[None, None, :] <= positions[:, :, None]  # each row its own past
             ids = torch.tensor([[job.reply[-1]] for job in self.active], device=device)
             adapted = [row for row, job in enumerate(self.active) if job.adapted]
-            logits = self._forward({"input_ids": ids}, positions[:, None], self._additive(visible[:, None, None]), adapted)
+            logits = self._forward({"input_ids": ids}, 0, positions, positions, visible, adapted)
         except BaseException as error:  # a failed step fails every row in it
             for job in self.active:
                 job.future.set_exception(error)
@@ -317,15 +371,24 @@ class BatchDecoder:
             job.length += 1
             token = job.reply[-1]
             job.positions.append(token if job.embeds is None else row_digest(table.weight[token]))
-        finished = [row for row, job in enumerate(self.active) if self._emit(job, logits[row : row + 1])]
+        self._retire([row for row, job in enumerate(self.active) if self._emit(job, logits[row : row + 1])])
+
+    def _retire(self, finished: list[int]) -> None:
+        """Keep the finished rows' prefixes, then fill each gap with the last row, so the rows in use stay 0..n-1."""
+        done = [self.active[row] for row in finished]
         for row in finished:
             self._keep_prefix(self.active[row], row)
-        for row in reversed(finished):  # fill each gap with the last row, so the rows in use stay 0..n-1
+        for row in reversed(finished):
             last = len(self.active) - 1
             if row != last:
                 self.cache.move_row(last, row)
             self.active[row] = self.active[last]
             self.active.pop()
+        for job in done:  # told only now, so a caller that sees its Future done finds its row gone too
+            if job.error is not None:
+                job.future.set_exception(job.error)
+            else:
+                job.future.set_result(job.reply)
 
     def _additive(self, visible: torch.Tensor) -> torch.Tensor:
         """A boolean visibility mask as the additive float mask every attention implementation takes."""
@@ -335,8 +398,6 @@ class BatchDecoder:
     def _emit(self, job: BatchJob, logits: torch.Tensor) -> bool:
         """Pick ``job``'s next token from its logits (1, vocab); True when the job is finished."""
         try:
-            if job.future.cancelled():
-                return True
             scores = job.processors(job.sequence, logits)
             if job.options.temperature > 0:
                 token = int(torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=job.generator))
@@ -349,8 +410,6 @@ class BatchDecoder:
             done = (token in job.options.eos_token_ids or len(job.reply) >= job.room
                     or bool(job.stopping(job.sequence, scores).any()))
         except BaseException as error:
-            job.future.set_exception(error)
+            job.error = error
             return True
-        if done:
-            job.future.set_result(job.reply)
         return done

@@ -22,6 +22,10 @@ TEXTS = ["hello there", "a much longer question about the weather and the sea " 
 def tiny(tmp_path_factory: pytest.TempPathFactory):
     folder = build_tiny_llama(tmp_path_factory.mktemp("llama"))
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    with torch.no_grad():  # random init attends almost uniformly, blind to the keys: sharpen it, so they count
+        for layer in model.model.layers:
+            layer.self_attn.q_proj.weight.mul_(8)
+            layer.self_attn.k_proj.weight.mul_(8)
     return model, AutoTokenizer.from_pretrained(folder)
 
 
@@ -59,6 +63,34 @@ def test_a_request_joining_mid_decode_changes_nothing(tiny, decoder) -> None:
     joined = decoder.submit(BatchJob(second, SamplingOptions(max_new_tokens=10)))
     assert joined.result(timeout=60) == reference(model, second, 10)
     assert running.result(timeout=60) == reference(model, first, 30) == seen
+
+
+def test_prompts_arriving_together_are_read_in_shared_forwards(tiny, decoder) -> None:
+    model, tokenizer = tiny
+    decoder.submit(BatchJob(prompt_ids(tokenizer, TEXTS[0]), SamplingOptions(max_new_tokens=4))).result(timeout=60)
+    held, release = threading.Event(), threading.Event()  # stored now: the prompts below that begin like it copy that part
+
+    def hold(token: int) -> None:
+        held.set()
+        release.wait(60)
+
+    blocker = decoder.submit(BatchJob(prompt_ids(tokenizer, TEXTS[2]), SamplingOptions(max_new_tokens=3),
+                                      on_token=hold))  # holds the engine in its first token
+    assert held.wait(60)
+    texts = [TEXTS[0], TEXTS[3], TEXTS[0] + " and more", "what is two and three", TEXTS[1]]
+    prompts = [prompt_ids(tokenizer, text) for text in texts]
+    with torch.inference_mode():
+        embeds = model.get_input_embeddings()(torch.tensor([prompts[3]]))
+    jobs = [BatchJob(ids, SamplingOptions(max_new_tokens=9)) for ids in prompts[:3]]
+    jobs += [BatchJob(None, SamplingOptions(max_new_tokens=9), embeds=embeds), BatchJob(prompts[4], SamplingOptions(max_new_tokens=9))]
+    futures = [decoder.submit(job) for job in jobs]  # all waiting while the engine is held
+    before = decoder.prefills
+    release.set()
+    for ids, future in zip(prompts, futures):
+        assert future.result(timeout=60) == reference(model, ids, 9)  # padding, ids beside embeddings: no effect
+    blocker.result(timeout=60)
+    assert decoder.prefills - before < len(jobs)  # some prompts shared a forward
+    assert jobs[2].reused > 0  # one of them copied a stored prefix
 
 
 def test_embedding_prompts_decode_like_their_token_ids(tiny, decoder) -> None:
