@@ -8,17 +8,22 @@ One engine thread owns the model. Each request (a ``BatchJob``: token ids or inp
 sampling, processors and stopping criteria) is submitted from any thread and gets a Future for its reply ids.
 The engine loop
 
-- admits waiting jobs while rows are free: each prompt is read alone (prefill) into its own row of the cache,
-  and gives its first token at once;
+- admits waiting jobs while rows are free: their prompts are read into their own rows of the cache, several
+  in one forward when their lengths are close (left-padded, so every row's last column is its last token), and
+  each gives its first token at once;
 - then runs one decode step for every admitted row together: each row feeds its last token at its own
   position, attending only to its own keys/values (a 4-D mask per row);
 - hands every row's token to its job, and drops finished rows (the last row moves into the gap, so the rows in
   use are always ``0..n-1`` and the step's cache is a view, not a copy).
 
+A finished request's keys/values are kept (bounded, least recently used dropped first): a prompt that begins
+the same way (the template and system prompt every request has, the conversation so far in a follow-up) copies
+that part into its row and reads only the rest.
+
 Every job's processors and stopping criteria see what ``generate()`` would show them, so greedy replies are the
 tokens a lone request would get, up to float rounding of the batched matrix products (tests check it).
 A ``RowAdapter`` (lora_switch.py) applies a LoRA adapter to chosen rows only, so adapted and plain requests
-share steps.
+share steps; their stored prefixes are never mixed.
 """
 
 from __future__ import annotations
@@ -230,14 +235,15 @@ class BatchDecoder:
     def _start(self, jobs: list[BatchJob]) -> None:
         """Read new prompts into new rows (copying what stored prefixes already hold) and give their first tokens.
         Prompts of similar length are read together in one forward."""
-        ready = [job for job in jobs if self._prepare(job)]
-        ready.sort(key=lambda job: len(job.positions) - job.reused, reverse=True)
+        def unread(job: BatchJob) -> int:
+            return len(job.positions) - job.reused
+
+        ready = sorted((job for job in jobs if self._prepare(job)), key=unread, reverse=True)
         while ready:
             group = [ready.pop(0)]
-            width = len(group[0].positions) - group[0].reused
+            width = unread(group[0])
             # Every prompt in a forward is padded to the longest: keep the padding under half the real tokens.
-            while ready and 2 * (len(group) + 1) * width <= 3 * (sum(len(j.positions) - j.reused for j in group)
-                                                               + len(ready[0].positions) - ready[0].reused):
+            while ready and 2 * (len(group) + 1) * width <= 3 * (sum(map(unread, group)) + unread(ready[0])):
                 group.append(ready.pop(0))
             self._prefill(group, width)
 

@@ -81,7 +81,7 @@ class RowAdapter:
         self.switch = switch
         owners = {id(module.weight): module for module in model.modules()
                   if isinstance(getattr(module, "weight", None), torch.Tensor)}
-        self._rows: torch.Tensor | None = None
+        self._rows: torch.Tensor | None = None  # (batch, 1, 1): 1 for a row with the adapter, 0 without
         self._all_rows = False
         self._handles = [owners[id(update.weight)].register_forward_hook(self._hook_for(update))
                          for update in switch.updates]
@@ -90,8 +90,12 @@ class RowAdapter:
         """The rows (of the next forward's ``batch`` rows) that run with the adapter on."""
         if rows and self.switch.on:
             raise RuntimeError("switch the adapter off in the weights before applying it per row")
-        self._rows = torch.tensor(rows, dtype=torch.long) if rows else None
         self._all_rows = bool(rows) and len(rows) == batch
+        self._rows = None
+        if rows:
+            weight = self.switch.updates[0].weight
+            self._rows = torch.zeros((batch, 1, 1), dtype=weight.dtype, device=weight.device)
+            self._rows[rows] = 1
 
     def remove(self) -> None:
         for handle in self._handles:
@@ -102,11 +106,10 @@ class RowAdapter:
         up = (update.up.to(update.weight.dtype) * update.scale).T.contiguous()  # (rank, out), the scale folded in
 
         def add_low_rank(module: Any, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor | None:
-            rows = self._rows
-            if rows is None:
+            if self._rows is None:
                 return None
-            if self._all_rows:  # every row: no gather or scatter
-                return output.add_((inputs[0] @ down) @ up)
-            rows = rows.to(output.device)
-            return output.index_add_(0, rows, (inputs[0].index_select(0, rows) @ down) @ up)
+            low = inputs[0] @ down  # (batch, tokens, rank): tiny, so masking it is cheaper than gathering rows
+            if not self._all_rows:
+                low = low * self._rows
+            return output.add_(low @ up)
         return add_low_rank
