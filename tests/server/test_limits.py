@@ -116,3 +116,32 @@ def test_the_real_model_stops_generating_when_the_client_leaves(embedded_model):
             assert client.get("/health").json()["running"] == 0
             short = client.post("/v1/chat/completions", json=chat_body("Hi", max_tokens=3))
             assert short.status_code == 200 and short.json()["usage"]["completion_tokens"] <= 3
+
+
+def test_a_batching_server_answers_concurrent_clients_as_it_answers_each_alone(embedded_model):
+    from agent.formats.openai_json import from_openai
+    from agent.models.base import GenerationOptions
+    from tests.server.conftest import image_part, png_data_url
+
+    bodies = [chat_body(text) for text in ("What is the capital of France?", "Name three fruits.", "Say hello.")]
+    bodies.append({**chat_body(""), "messages": [{"role": "user", "content": [
+        image_part(png_data_url("green")), {"type": "text", "text": "What is in this picture?"}]}]})
+    alone = [embedded_model.chat(from_openai(body["messages"]), options=GenerationOptions(max_new_tokens=24)).text
+             for body in bodies]
+    answers: dict[int, str] = {}
+    with BackgroundServer(embedded_model, ServerConfig(port=0, batch=4)) as server:
+        assert httpx.get(server.url + "/health").json()["batching"] is True
+
+        def call(index: int) -> None:
+            reply = httpx.post(server.url + "/v1/chat/completions", json=bodies[index], timeout=120)
+            answers[index] = reply.json()["choices"][0]["message"]["content"]
+
+        threads = [threading.Thread(target=call, args=(index,)) for index in range(len(bodies))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        batcher = embedded_model.batcher
+        assert batcher is not None and batcher.rows_decoded > batcher.steps  # the requests shared decode steps
+    assert embedded_model.batcher is None  # the server gave the model back as it found it
+    assert [answers[index] for index in range(len(bodies))] == alone
