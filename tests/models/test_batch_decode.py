@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    StoppingCriteria,
+    StoppingCriteriaList,
+)
 
 from agent.models.batch_decode import BatchDecodeConfig, BatchDecoder, BatchJob
 from agent.models.lean_decode import SamplingOptions
