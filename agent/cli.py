@@ -278,8 +278,8 @@ def run_serve(args: argparse.Namespace) -> int:
         raise RosettaError(f"--port must be 1-65535, got {args.port}")
     try:
         config = ServerConfig(
-            host=args.host, port=args.port, api_keys=keys, model_id=args.model_id, concurrency=args.concurrency, batch=args.batch,
-            queue_size=args.queue_size, max_body_bytes=int(args.max_body_mb * 2**20), allow_image_urls=args.allow_image_urls,
+            host=args.host, port=args.port, api_keys=keys, model_id=args.model_id, concurrency=args.concurrency,
+            batch=args.batch, queue_size=args.queue_size, max_body_bytes=int(args.max_body_mb * 2**20), allow_image_urls=args.allow_image_urls,
             allow_private_urls=args.allow_private_urls, root=Path(args.root) if args.root else None,
         )
     except ValueError as error:

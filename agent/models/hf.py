@@ -239,10 +239,10 @@ class HFChatModel(ChatModel):
                 outcome["error"] = error
                 streamer.end()
 
-        batched = (self.batcher is not None and set(inputs) <= {"input_ids", "inputs_embeds", "attention_mask"}
-                   and self.batcher.fits(prompt_length))
-        if batched:
-            job = self._submit_batched(inputs, options, constraint, cancelled, streamer, outcome,
+        batcher = self.batcher  # read once: the server may turn batching off while this request runs
+        if (batcher is not None and set(inputs) <= {"input_ids", "inputs_embeds", "attention_mask"}
+                and batcher.fits(prompt_length)):
+            job = self._submit_batched(batcher, inputs, options, constraint, cancelled, streamer, outcome,
                                        self._adapter_wanted(messages, tools))
         else:
             job = self._generation_thread.submit(run)
@@ -288,9 +288,9 @@ class HFChatModel(ChatModel):
         streamer.end()
         return torch.tensor([(prompt or []) + reply])
 
-    def _submit_batched(self, inputs: dict[str, torch.Tensor], options: GenerationOptions, constraint: Any,
-                        cancelled: threading.Event, streamer: TokenQueueStreamer, outcome: dict[str, Any],
-                        adapted: bool) -> Future:
+    def _submit_batched(self, batcher: BatchDecoder, inputs: dict[str, torch.Tensor], options: GenerationOptions,
+                        constraint: Any, cancelled: threading.Event, streamer: TokenQueueStreamer,
+                        outcome: dict[str, Any], adapted: bool) -> Future:
         """Hand the request to the batch engine; when it finishes, ``outcome`` holds what generate() would
         return (or the error) and the streamer ends."""
         prompt = inputs["input_ids"][0].tolist() if "input_ids" in inputs else None
@@ -308,7 +308,7 @@ class HFChatModel(ChatModel):
                 outcome["ids"] = torch.tensor([(prompt or []) + future.result()])
             streamer.end()
 
-        future = self.batcher.submit(job)
+        future = batcher.submit(job)
         future.add_done_callback(finished)
         return future
 
