@@ -233,6 +233,22 @@ def build_tiny_llama(folder: Path) -> Path:
     return _save_model(LlamaForCausalLM, LlamaConfig(**tiny_llama_text_config(tokenizer)), folder)
 
 
+def build_tiny_lora(llama: Path, folder: Path) -> Any:
+    """A LoRA adapter (rank 4 on q, v and down projections) for the tiny llama in ``llama``, with random
+    non-zero B factors so it changes the outputs, saved in ``folder``; returns the peft-wrapped model."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    trainer = get_peft_model(AutoModelForCausalLM.from_pretrained(llama, dtype=torch.float32),
+                             LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]))
+    with torch.no_grad():
+        for name, parameter in trainer.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.3)  # a fresh adapter's B is zero: make it change something
+    trainer.save_pretrained(str(folder))
+    return trainer
+
+
 def build_tiny_llava(folder: Path) -> Path:
     """``LlavaForConditionalGeneration``: tiny CLIP tower + tiny Llama + ``LlavaProcessor``."""
     from transformers import (

@@ -18,7 +18,7 @@ from transformers import (
 from agent.models.batch_decode import BatchDecodeConfig, BatchDecoder, BatchJob
 from agent.models.lean_decode import SamplingOptions
 from tests.models.test_lean_decode import prompt_ids, reference
-from tests.tiny_models import build_tiny_llama
+from tests.tiny_models import build_tiny_llama, build_tiny_lora
 
 TEXTS = ["hello there", "a much longer question about the weather and the sea " * 3, "x", "what is two and two"]
 
@@ -160,19 +160,11 @@ def test_a_prompt_longer_than_the_context_is_refused_at_once(tiny) -> None:
 
 
 def test_per_row_adapter_matches_the_adapter_switched_into_the_weights(tmp_path: Path) -> None:
-    from peft import LoraConfig, get_peft_model
-
     from agent.models.lean_decode import LeanDecoder
     from agent.models.lora_switch import RowAdapter, load_lora_switch
 
     folder = build_tiny_llama(tmp_path / "llama")
-    trainer = get_peft_model(AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32),
-                             LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]))
-    with torch.no_grad():
-        for name, parameter in trainer.named_parameters():
-            if "lora_B" in name:
-                parameter.normal_(0, 0.3)  # a fresh adapter's B is zero: make it change something
-    trainer.save_pretrained(str(tmp_path / "lora"))
+    build_tiny_lora(folder, tmp_path / "lora")
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
     switch = load_lora_switch(model, tmp_path / "lora")
     tokenizer = AutoTokenizer.from_pretrained(folder)

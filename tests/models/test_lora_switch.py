@@ -9,7 +9,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from agent.models.lora_switch import load_lora_switch
-from tests.tiny_models import build_tiny_llama
+from tests.tiny_models import build_tiny_llama, build_tiny_lora
 
 
 def logits(model, ids: torch.Tensor) -> torch.Tensor:
@@ -19,18 +19,9 @@ def logits(model, ids: torch.Tensor) -> torch.Tensor:
 
 @pytest.fixture()
 def setup(tmp_path: Path):
-    from peft import LoraConfig, get_peft_model
-
     folder = build_tiny_llama(tmp_path / "llama")
     ids = torch.tensor([[1, 5, 9, 2, 7]])
-    trainer = get_peft_model(AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32),
-                             LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]))
-    with torch.no_grad():
-        for name, parameter in trainer.named_parameters():
-            if "lora_B" in name:
-                parameter.normal_(0, 0.3)  # a fresh adapter's B is zero: make it change something
-    adapted = logits(trainer, ids)
-    trainer.save_pretrained(str(tmp_path / "lora"))
+    adapted = logits(build_tiny_lora(folder, tmp_path / "lora"), ids)
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
     return model, tmp_path / "lora", ids, adapted
 
