@@ -36,7 +36,12 @@ from typing import Any, Callable, Hashable
 import torch
 from transformers import LogitsProcessorList, StoppingCriteriaList
 
-from agent.models.lean_decode import SamplingOptions, row_digest, sampling_processors
+from agent.models.lean_decode import (
+    SamplingOptions,
+    next_token,
+    row_digest,
+    sampling_processors,
+)
 from agent.models.prefix_cache import CACHE_ARGUMENT, shared_length
 
 
@@ -95,8 +100,10 @@ class SlotCache:
         self.rows, self.length = 0, 0  # the sizes every layer's buffer will have (allocated on first use)
         self.keys: dict[int, torch.Tensor] = {}
         self.values: dict[int, torch.Tensor] = {}
-        # What the next forward writes: rows first_row.. of the batch, query j of row r at writes[r, j].
+        # What the next forward writes: rows first_row.. of the batch (``row_index``, a column of indices),
+        # query j of row r at writes[r, j].
         self.first_row = 0
+        self.row_index: torch.Tensor | None = None
         self.writes: torch.Tensor | None = None
         self.span = 0  # how many positions the next forward attends over
 
@@ -143,12 +150,10 @@ class SlotCache:
         return the batch's rows up to ``span`` positions (a view, not a copy)."""
         keys = self._buffer(self.keys, layer_idx, key_states)
         values = self._buffer(self.values, layer_idx, value_states)
-        count = key_states.shape[0]
-        rows = torch.arange(self.first_row, self.first_row + count, device=keys.device)[:, None]
         # Indexed as [rows, :, positions], the result is laid out (batch, queries, heads, dim).
-        keys[rows, :, self.writes] = key_states.transpose(1, 2)
-        values[rows, :, self.writes] = value_states.transpose(1, 2)
-        end = self.first_row + count
+        keys[self.row_index, :, self.writes] = key_states.transpose(1, 2)
+        values[self.row_index, :, self.writes] = value_states.transpose(1, 2)
+        end = self.first_row + key_states.shape[0]
         return keys[self.first_row : end, :, : self.span], values[self.first_row : end, :, : self.span]
 
 
@@ -220,6 +225,7 @@ class BatchDecoder:
         embedding, their keys/values stored at ``writes``, each query seeing the cached positions ``visible``
         (rows, queries, span) marks. Returns the last query's logits per row (rows, vocab)."""
         self.cache.first_row, self.cache.writes, self.cache.span = first_row, writes, visible.shape[-1]
+        self.cache.row_index = torch.arange(first_row, first_row + writes.shape[0], device=writes.device)[:, None]  # once, not per layer
         mask = self._additive(visible[:, None])
         if self.row_adapter is not None:
             batch = next(iter(inputs.values())).shape[0]
@@ -405,10 +411,7 @@ class BatchDecoder:
         """Pick ``job``'s next token from its logits (1, vocab); True when the job is finished."""
         try:
             scores = job.processors(job.sequence, logits)
-            if job.options.temperature > 0:
-                token = int(torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=job.generator))
-            else:
-                token = int(scores.argmax(dim=-1))
+            token = next_token(scores, job.options, job.generator)
             job.reply.append(token)
             job.sequence = torch.cat([job.sequence, job.sequence.new_tensor([[token]])], dim=1)
             if job.on_token is not None:

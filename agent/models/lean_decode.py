@@ -197,10 +197,7 @@ class LeanDecoder:
         reply: list[int] = []
         while True:
             scores = processors(sequence, logits)
-            if options.temperature > 0:
-                token = int(torch.multinomial(torch.softmax(scores, dim=-1), 1))
-            else:
-                token = int(scores.argmax(dim=-1))
+            token = next_token(scores, options)
             reply.append(token)
             sequence = torch.cat([sequence, sequence.new_tensor([[token]])], dim=1)
             if on_token is not None:
@@ -213,6 +210,13 @@ class LeanDecoder:
             position = len(positions) + len(reply) - 1
             logits = self._forward(conversation, [token], position)
             conversation.ids.append(token if table is None else row_digest(table.weight[token]))
+
+
+def next_token(scores: torch.Tensor, options: SamplingOptions, generator: torch.Generator | None = None) -> int:
+    """The token the processed scores (1, vocab) pick: the best one, or (temperature > 0) a sample."""
+    if options.temperature > 0:
+        return int(torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=generator))
+    return int(scores.argmax(dim=-1))
 
 
 def row_digest(row: torch.Tensor) -> bytes:

@@ -243,7 +243,9 @@ class RosettaServer:
 def create_app(model: ChatModel, config: ServerConfig | None = None, tools: Sequence[Tool] | None = None,
                space: Any = None) -> Starlette:
     """The ASGI app. ``tools``: what the agent model runs (None: Rosetta's default tools, file tools inside
-    ``config.root``); ``space``: the embedding space for /v1/embeddings (None: the shipped one, loaded on use)."""
+    ``config.root``); ``space``: the embedding space for /v1/embeddings (None: the shipped one, loaded on use).
+    With ``config.batch`` > 1 a model that batches does so from now on; ``app.state.server.close()`` (which
+    ``serve`` and ``BackgroundServer`` call when they stop) gives it back as it was."""
     config = config or ServerConfig()
     server = RosettaServer(model, config, tools, space)
     routes = [
