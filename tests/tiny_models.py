@@ -233,6 +233,16 @@ def build_tiny_llama(folder: Path) -> Path:
     return _save_model(LlamaForCausalLM, LlamaConfig(**tiny_llama_text_config(tokenizer)), folder)
 
 
+def sharpen_attention(model: Any, factor: float = 8.0) -> Any:
+    """Scale the query and key projections of a random-weight decoder: random init attends almost uniformly,
+    blind to which keys it reads, so a test of cached keys/values could not fail without this."""
+    with torch.no_grad():
+        for layer in model.model.layers:
+            layer.self_attn.q_proj.weight.mul_(factor)
+            layer.self_attn.k_proj.weight.mul_(factor)
+    return model
+
+
 def build_tiny_lora(llama: Path, folder: Path) -> Any:
     """A LoRA adapter (rank 4 on q, v and down projections) for the tiny llama in ``llama``, with random
     non-zero B factors so it changes the outputs, saved in ``folder``; returns the peft-wrapped model."""

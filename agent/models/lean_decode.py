@@ -112,7 +112,7 @@ class LeanDecoder:
         return best
 
     def _room_for(self, conversation: ConversationCache, length: int) -> None:
-        """A cache of at least ``length`` tokens; a bigger one starts empty."""
+        """A cache of at least ``length`` tokens; a bigger one takes over what the smaller one held."""
         if length > self.capacity:
             raise ValueError(f"{length} tokens do not fit the decode cache ({self.capacity}); "
                              "shorten the conversation or raise LeanDecodeConfig.capacity")
@@ -121,10 +121,13 @@ class LeanDecoder:
         size = self.config.block
         while size < length:
             size *= 2
-        # A bigger cache starts empty: the conversation is read again once (each doubling, so rarely).
         conversation.size = min(self.capacity, size)
-        conversation.cache = StaticCache(config=self.model.config, max_cache_len=conversation.size)
-        conversation.ids = []
+        bigger = StaticCache(config=self.model.config, max_cache_len=conversation.size)
+        # Copying the held keys/values costs a memcpy; starting empty would re-read the whole conversation,
+        # which agent prompts (about 250 tokens with the default tools) hit at the first block boundary.
+        if conversation.cache is None or not copy_into(conversation.cache, bigger, len(conversation.ids)):
+            conversation.ids = []
+        conversation.cache = bigger
 
     def forget(self) -> None:
         """Drop what the caches hold (their memory stays allocated for the next conversations)."""
@@ -210,6 +213,22 @@ class LeanDecoder:
             position = len(positions) + len(reply) - 1
             logits = self._forward(conversation, [token], position)
             conversation.ids.append(token if table is None else row_digest(table.weight[token]))
+
+
+def copy_into(small: StaticCache, big: StaticCache, length: int) -> bool:
+    """Put the first ``length`` positions of ``small`` into the empty ``big``; False where a layer could not be
+    copied (an unfilled layer, or a cache layout this code does not know), and ``big`` should start empty."""
+    copyable = length > 0 and len(small.layers) == len(big.layers) and all(
+        getattr(layer, "is_initialized", False) and getattr(layer, "keys", None) is not None
+        and getattr(layer, "values", None) is not None for layer in small.layers)
+    if not copyable:  # checked before any copy, so a refusal leaves ``big`` untouched
+        return False
+    for old, new in zip(small.layers, big.layers):
+        new.lazy_initialization(old.keys, old.values)  # allocates as a first update would: heads, dtype, device
+        new.keys[:, :, :length] = old.keys[:, :, :length]
+        new.values[:, :, :length] = old.values[:, :, :length]
+        new.cumulative_length.fill_(length)
+    return True
 
 
 def next_token(scores: torch.Tensor, options: SamplingOptions, generator: torch.Generator | None = None) -> int:

@@ -18,7 +18,7 @@ from transformers import (
 from agent.models.batch_decode import BatchDecodeConfig, BatchDecoder, BatchJob
 from agent.models.lean_decode import SamplingOptions
 from tests.models.test_lean_decode import prompt_ids, reference
-from tests.tiny_models import build_tiny_llama, build_tiny_lora
+from tests.tiny_models import build_tiny_llama, build_tiny_lora, sharpen_attention
 
 TEXTS = ["hello there", "a much longer question about the weather and the sea " * 3, "x", "what is two and two"]
 
@@ -26,11 +26,7 @@ TEXTS = ["hello there", "a much longer question about the weather and the sea " 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory):
     folder = build_tiny_llama(tmp_path_factory.mktemp("llama"))
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
-    with torch.no_grad():  # random init attends almost uniformly, blind to the keys: sharpen it, so they count
-        for layer in model.model.layers:
-            layer.self_attn.q_proj.weight.mul_(8)
-            layer.self_attn.k_proj.weight.mul_(8)
+    model = sharpen_attention(AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval())
     return model, AutoTokenizer.from_pretrained(folder)
 
 

@@ -11,9 +11,10 @@ from agent.models.lean_decode import (
     LeanDecodeConfig,
     LeanDecoder,
     SamplingOptions,
+    shared_length,
     supports_lean_decode,
 )
-from tests.tiny_models import build_tiny_llama
+from tests.tiny_models import build_tiny_llama, sharpen_attention
 
 PROMPTS = ["hello there", "a much longer question about the weather and the sea " * 3, "x"]
 
@@ -21,7 +22,7 @@ PROMPTS = ["hello there", "a much longer question about the weather and the sea 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory):
     folder = build_tiny_llama(tmp_path_factory.mktemp("llama"))
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    model = sharpen_attention(AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval())
     return model, AutoTokenizer.from_pretrained(folder)
 
 
@@ -64,8 +65,6 @@ def test_a_follow_up_reuses_the_cache_and_answers_the_same(tiny) -> None:
         follow_up = prompt_ids(tokenizer, PROMPTS[1], tokenizer.decode(reply, skip_special_tokens=True), "and then?")
         held = len(decoder.cached_ids)
         assert decoder.cached_ids == (first + reply)[:held]  # everything but the last token's keys/values
-        from agent.models.lean_decode import shared_length
-
         assert shared_length(decoder.cached_ids, follow_up) >= len(first) - 1  # the whole first prompt is reused
         warm = decoder.generate(follow_up, SamplingOptions(max_new_tokens=12))
     assert warm == reference(model, follow_up, 12)
@@ -97,6 +96,31 @@ def test_another_cache_key_starts_over_and_the_capacity_is_enforced(tiny) -> Non
         # A reply stops where the cache ends instead of overrunning it.
         reply = decoder.generate(ids, SamplingOptions(max_new_tokens=1000))
     assert len(ids) + len(reply) <= 64
+
+
+def test_a_follow_up_past_the_block_boundary_reads_only_its_new_tokens(tiny) -> None:
+    """The grown cache takes over the held keys/values, so crossing 16 -> 32 -> 64 re-reads nothing."""
+    model, tokenizer = tiny
+    decoder = LeanDecoder(model, LeanDecodeConfig(block=16))
+    fed: list[int] = []
+    hook = model.register_forward_pre_hook(lambda _, args, kwargs: fed.append(kwargs["input_ids"].shape[1]),
+                                           with_kwargs=True)
+    turns, previous = ["hello there"], []
+    try:
+        with torch.inference_mode():
+            for _ in range(3):
+                ids = prompt_ids(tokenizer, *turns)
+                shared = shared_length(decoder.cached_ids, ids)
+                assert shared >= len(previous) - 1  # at least the previous prompt is held
+                fed.clear()
+                reply = decoder.generate(ids, SamplingOptions(max_new_tokens=6))
+                assert reply == reference(model, ids, 6)
+                assert fed[0] == len(ids) - shared  # only what the cache did not hold is read
+                turns += [tokenizer.decode(reply, skip_special_tokens=True), "and the sea beyond the hills?"]
+                previous = ids
+    finally:
+        hook.remove()
+    assert decoder.conversations[-1].size >= 64  # it did cross block boundaries
 
 
 @pytest.fixture(scope="module")
