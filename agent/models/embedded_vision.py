@@ -63,7 +63,9 @@ class EmbeddedVisionChatModel(HFChatModel):
         self.vision = vision.to(device).eval()
         self.projector = projector.to(device).eval()
         self.adapter = adapter  # the LoRA adapter, switched into the weights when on; None: projector only
+        self.adapter_folder: Path | None = None  # the adapter's peft folder, for an engine with its own copy
         self._adapter_lock = threading.RLock()
+        self._engine_adapter = False  # with an engine that owns the adapter: whether this request wants it
         self._image_cache = ImageFeatureCache(self._project, image_cache_size)
 
     # Images -> tokens ------------------------------------------------------------------------------
@@ -96,8 +98,11 @@ class EmbeddedVisionChatModel(HFChatModel):
         if self.batcher is not None:  # the weights stay as they are; the engine applies the adapter per row
             return (yield from super()._generate(messages, tools, options))
         with self._adapter_lock:
-            if self.adapter is not None:
-                self.adapter.set(self._adapter_wanted(messages, tools))
+            wanted = self._adapter_wanted(messages, tools)
+            if getattr(self.lean, "owns_adapter", False):
+                self._engine_adapter = wanted  # the engine applies its own copy of the adapter (_cache_key)
+            elif self.adapter is not None:
+                self.adapter.set(wanted)
             return (yield from super()._generate(messages, tools, options))
 
     def _adapter_wanted(self, messages: list[Message], tools: list[ToolSchema]) -> bool:
@@ -112,6 +117,8 @@ class EmbeddedVisionChatModel(HFChatModel):
         return RowAdapter(self.adapter, self.model)
 
     def _cache_key(self) -> Any:
+        if getattr(self.lean, "owns_adapter", False):
+            return self._engine_adapter
         return self.adapter is not None and self.adapter.on
 
 
@@ -156,4 +163,6 @@ def add_vision(text_model: HFChatModel, folder: Path = SHIPPED_WEIGHTS) -> Embed
     projector = load_projector(folder)
     lora = folder / "lora"
     adapter = load_lora_switch(text_model.model, lora) if (lora / "adapter_config.json").is_file() else None
-    return EmbeddedVisionChatModel(text_model, vision, projector, adapter)
+    model = EmbeddedVisionChatModel(text_model, vision, projector, adapter)
+    model.adapter_folder = lora if adapter is not None else None
+    return model

@@ -43,7 +43,12 @@ from agent.models.batch_decode import BatchDecodeConfig, BatchDecoder, BatchJob
 from agent.models.checkpoint import resolve_checkpoint
 from agent.models.constrained import OPEN
 from agent.models.device import pick_device, pick_dtype
-from agent.models.lean_decode import LeanDecoder, SamplingOptions, supports_lean_decode
+from agent.models.lean_decode import (
+    ConversationDecoder,
+    LeanDecoder,
+    SamplingOptions,
+    supports_lean_decode,
+)
 from agent.models.load_config import QUANTIZATIONS, HFLoadConfig
 from agent.models.prefix_cache import CACHE_ARGUMENT, PrefixCache, generated_cache
 from agent.models.prompting import TemplateFeatures, render_conversation
@@ -67,6 +72,9 @@ def _quantization_config(kind: str, compute_dtype: torch.dtype) -> BitsAndBytesC
 def load_hf_model(name: str, config: HFLoadConfig | None = None, display_name: str | None = None) -> "HFChatModel":
     """Load a chat model from a hub id or a local folder; raise ModelLoadError with one clear line on failure."""
     config = config or HFLoadConfig()
+    if config.engine != "torch":
+        raise ModelLoadError(f"the {config.engine} engine runs GGUF cores (the embedded default); "
+                             f"load {name!r} with --engine torch")
     checkpoint = resolve_checkpoint(name)
     common = {"local_files_only": checkpoint.local_files_only, "trust_remote_code": config.trust_remote_code}
     try:
@@ -125,9 +133,14 @@ class HFChatModel(ChatModel):
         # Off until enable_batching() (the server): concurrent requests then decode together on one engine thread.
         self.batcher: BatchDecoder | None = None
 
+    def use_engine(self, decoder: ConversationDecoder) -> None:
+        """Decode plain and embeddings prompts with ``decoder`` (e.g. llama.cpp) instead of the torch loop."""
+        self.lean = decoder
+
     def enable_batching(self, config: BatchDecodeConfig | None = None) -> bool:
         """Decode concurrent requests in shared steps (batch_decode.py); False when this model cannot."""
-        if self.lean is None:
+        # The batch engine runs the torch forward: with another engine chosen, requests take turns on that one.
+        if not isinstance(self.lean, LeanDecoder):
             return False
         if self.batcher is None:
             self.batcher = BatchDecoder(self.model, config, self._row_adapter())

@@ -68,15 +68,19 @@ def supports_lean_decode(model: Any) -> bool:
 class ConversationCache:
     """One conversation's keys/values, and what went in at each position they hold."""
     key: Any = None  # what else the values depend on (e.g. whether an adapter was on)
-    cache: StaticCache | None = None
+    cache: Any = None  # the engine's handle on the keys/values: a StaticCache here, a sequence id in llama.cpp
     size: int = 0
     ids: list[Hashable] = field(default_factory=list)  # token ids, or digests of embedding rows
 
 
-class LeanDecoder:
-    def __init__(self, model: Any, config: LeanDecodeConfig | None = None):
-        self.model, self.config = model, config or LeanDecodeConfig()
-        self.capacity = self.config.capacity or getattr(model.config, "max_position_embeddings", 4096)
+class ConversationDecoder:
+    """The batch-1 decode loop over a few conversation caches, whatever engine computes the logits: a
+    subclass gives ``capacity``, makes room in a cache (``_room_for``) and runs a forward (``_forward``)."""
+
+    capacity: int
+
+    def __init__(self, conversations: int):
+        self.max_conversations = conversations
         self.conversations: list[ConversationCache] = []  # least recently used first
 
     @property
@@ -87,6 +91,30 @@ class LeanDecoder:
     @property
     def cache_key(self) -> Any:
         return self.conversations[-1].key if self.conversations else None
+
+    def forget(self) -> None:
+        """Drop what the caches hold (their memory stays allocated for the next conversations)."""
+        for conversation in self.conversations:
+            conversation.ids, conversation.key = [], None
+
+    def fits(self, prompt_length: int) -> bool:
+        return prompt_length < self.capacity
+
+    # What an engine provides -----------------------------------------------------------------------
+
+    def _room_for(self, conversation: ConversationCache, length: int) -> None:
+        """Make ``conversation``'s cache hold at least ``length`` tokens (raise ValueError when it cannot)."""
+        raise NotImplementedError
+
+    def _forward(self, conversation: ConversationCache, ids: list[int] | None, start: int,
+                 embeds: torch.Tensor | None = None) -> torch.Tensor:
+        """Feed ``ids`` (or input embeddings (1, n, hidden)) at positions ``start``..., replacing whatever the
+        cache held from ``start`` on; return the logits of the last one (1, vocab)."""
+        raise NotImplementedError
+
+    def _token_digest(self, token: int) -> Hashable:
+        """How a generated token shows in a later embeddings prompt (the digest of its embedding row)."""
+        raise NotImplementedError
 
     # The caches -----------------------------------------------------------------------------------
 
@@ -100,7 +128,7 @@ class LeanDecoder:
         # A prompt takes over a cache only if it carries on at least half of it: another conversation that
         # shares just a beginning (the template, a system prompt) stays for its own next turn.
         if best is None or 2 * shared < len(best.ids):
-            if len(self.conversations) < self.config.conversations:
+            if len(self.conversations) < self.max_conversations:
                 best = ConversationCache()
             else:
                 best = self.conversations.pop(0)
@@ -110,46 +138,6 @@ class LeanDecoder:
             self.conversations.remove(best)
         self.conversations.append(best)
         return best
-
-    def _room_for(self, conversation: ConversationCache, length: int) -> None:
-        """A cache of at least ``length`` tokens; a bigger one takes over what the smaller one held."""
-        if length > self.capacity:
-            raise ValueError(f"{length} tokens do not fit the decode cache ({self.capacity}); "
-                             "shorten the conversation or raise LeanDecodeConfig.capacity")
-        if conversation.cache is not None and conversation.size >= length:
-            return
-        size = self.config.block
-        while size < length:
-            size *= 2
-        conversation.size = min(self.capacity, size)
-        bigger = StaticCache(config=self.model.config, max_cache_len=conversation.size)
-        # Copying the held keys/values costs a memcpy; starting empty would re-read the whole conversation,
-        # which agent prompts (about 250 tokens with the default tools) hit at the first block boundary.
-        if conversation.cache is None or not copy_into(conversation.cache, bigger, len(conversation.ids)):
-            conversation.ids = []
-        conversation.cache = bigger
-
-    def forget(self) -> None:
-        """Drop what the caches hold (their memory stays allocated for the next conversations)."""
-        for conversation in self.conversations:
-            conversation.ids, conversation.key = [], None
-
-    def _forward(self, conversation: ConversationCache, ids: list[int] | None, start: int,
-                 embeds: torch.Tensor | None = None) -> torch.Tensor:
-        """Feed ``ids`` (or input embeddings (1, n, hidden)) at positions ``start``...; return the logits of the
-        last one (1, vocab)."""
-        # The cache writes after the tokens it counts, not at cache_position: cut its count back to ``start``
-        # (nothing is copied; the stale keys/values past it are overwritten or masked).
-        truncate(conversation.cache, start)
-        device = self.model.device
-        inputs = {"inputs_embeds": embeds} if embeds is not None else {"input_ids": torch.tensor([ids], device=device)}
-        length = embeds.shape[1] if embeds is not None else len(ids)
-        positions = torch.arange(start, start + length, device=device)
-        output = self.model(**inputs, cache_position=positions, **{CACHE_ARGUMENT: conversation.cache}, use_cache=True, logits_to_keep=1)
-        return output.logits[:, -1, :].float()
-
-    def fits(self, prompt_length: int) -> bool:
-        return prompt_length < self.capacity
 
     def prefill(self, prompt: Sequence[Hashable], key: Any = None, reply_room: int = 0,
                 embeds: torch.Tensor | None = None) -> torch.Tensor:
@@ -187,32 +175,72 @@ class LeanDecoder:
         would show them: the prompt's ids and the reply, or (given embeddings) the reply alone."""
         processors = LogitsProcessorList([*(processors or []), *sampling_processors(options)])
         stopping = stopping or StoppingCriteriaList()
-        device = self.model.device
         if embeds is not None:
             positions = [row_digest(row) for row in embeds[0]]
-            sequence = torch.empty((1, 0), dtype=torch.long, device=device)
+            sequence = torch.empty((1, 0), dtype=torch.long)
         else:
             positions = list(prompt)
-            sequence = torch.tensor([prompt], device=device)
-        reply_room = min(options.max_new_tokens, self.capacity - len(positions))
+            sequence = torch.tensor([prompt])
+        reply_room = max(0, min(options.max_new_tokens, self.capacity - len(positions)))  # a prompt past it: raises
         conversation, logits = self._prefill(positions, key, reply_room, embeds)
-        table = self.model.get_input_embeddings() if embeds is not None else None
         reply: list[int] = []
         while True:
-            scores = processors(sequence, logits)
+            scores = processors(sequence.to(logits.device), logits)
             token = next_token(scores, options)
             reply.append(token)
             sequence = torch.cat([sequence, sequence.new_tensor([[token]])], dim=1)
             if on_token is not None:
                 on_token(token)
             if (token in options.eos_token_ids or len(reply) >= reply_room
-                    or bool(stopping(sequence, scores).any())):
+                    or bool(stopping(sequence.to(logits.device), scores).any())):
                 # The last token's keys/values were never computed: the cache holds everything before it.
                 return reply
             # Known the way the next prompt will show it: its id, or (in an embeddings prompt) its row.
             position = len(positions) + len(reply) - 1
             logits = self._forward(conversation, [token], position)
-            conversation.ids.append(token if table is None else row_digest(table.weight[token]))
+            conversation.ids.append(token if embeds is None else self._token_digest(token))
+
+
+class LeanDecoder(ConversationDecoder):
+    """The loop on the model's own torch forward, with a ``StaticCache`` per conversation."""
+
+    def __init__(self, model: Any, config: LeanDecodeConfig | None = None):
+        self.model, self.config = model, config or LeanDecodeConfig()
+        super().__init__(self.config.conversations)
+        self.capacity = self.config.capacity or getattr(model.config, "max_position_embeddings", 4096)
+
+    def _room_for(self, conversation: ConversationCache, length: int) -> None:
+        """A cache of at least ``length`` tokens; a bigger one takes over what the smaller one held."""
+        if length > self.capacity:
+            raise ValueError(f"{length} tokens do not fit the decode cache ({self.capacity}); "
+                             "shorten the conversation or raise LeanDecodeConfig.capacity")
+        if conversation.cache is not None and conversation.size >= length:
+            return
+        size = self.config.block
+        while size < length:
+            size *= 2
+        conversation.size = min(self.capacity, size)
+        bigger = StaticCache(config=self.model.config, max_cache_len=conversation.size)
+        # Copying the held keys/values costs a memcpy; starting empty would re-read the whole conversation,
+        # which agent prompts (about 250 tokens with the default tools) hit at the first block boundary.
+        if conversation.cache is None or not copy_into(conversation.cache, bigger, len(conversation.ids)):
+            conversation.ids = []
+        conversation.cache = bigger
+
+    def _forward(self, conversation: ConversationCache, ids: list[int] | None, start: int,
+                 embeds: torch.Tensor | None = None) -> torch.Tensor:
+        # The cache writes after the tokens it counts, not at cache_position: cut its count back to ``start``
+        # (nothing is copied; the stale keys/values past it are overwritten or masked).
+        truncate(conversation.cache, start)
+        device = self.model.device
+        inputs = {"inputs_embeds": embeds} if embeds is not None else {"input_ids": torch.tensor([ids], device=device)}
+        length = embeds.shape[1] if embeds is not None else len(ids)
+        positions = torch.arange(start, start + length, device=device)
+        output = self.model(**inputs, cache_position=positions, **{CACHE_ARGUMENT: conversation.cache}, use_cache=True, logits_to_keep=1)
+        return output.logits[:, -1, :].float()
+
+    def _token_digest(self, token: int) -> Hashable:
+        return row_digest(self.model.get_input_embeddings().weight[token])
 
 
 def copy_into(small: StaticCache, big: StaticCache, length: int) -> bool:

@@ -34,6 +34,8 @@ def load_model(
         from agent.models.embedded import load_embedded_model
         from agent.models.embedded_flamingo import add_flamingo, flamingo_folder
 
+        if hf is not None and hf.engine != "torch":
+            raise ModelLoadError(f"the Flamingo core's cross-attention runs on torch; drop --engine {hf.engine}")
         folder = flamingo_folder(target)  # before the LLM loads: a missing core fails in a moment
         return add_flamingo(load_embedded_model(hf, progress=progress, vision=False), folder)
     if kind == "hf" and target:
