@@ -1,6 +1,7 @@
-"""The embedded model's speed, side by side in one run: plain transformers `generate`, llama.cpp and Rosetta.
+"""The embedded model's speed, side by side in one run: plain transformers `generate`, llama.cpp and Rosetta
+(on its torch engine, and on its llama.cpp engine: `--engine llama.cpp`).
 
-    .venv/bin/python -m pip install -e ".[bench]"     # llama-cpp-python (builds llama.cpp, a few minutes)
+    scripts/setup.sh --llama-cpp     # llama-cpp-python (builds llama.cpp, about 6 minutes)
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_embedded.py [--new-tokens 128] [--repeats 3] [--threads 2]
 
 For SmolLM2-135M-Instruct (the packaged GGUF; transformers and Rosetta read its float32 conversion, llama.cpp
@@ -39,7 +40,7 @@ import torch  # noqa: E402
 PROMPT = "Write a long story about a dragon who learns to paint."
 FOLLOW_UP = "Now give the story a title."
 IMAGE_QUESTION, IMAGE_FOLLOW_UP = "What is in this picture?", "How many are there?"
-SIDES = ("plain", "llama.cpp", "rosetta")
+SIDES = ("plain", "llama.cpp", "rosetta", "rosetta-llama.cpp")
 AGENT_TURNS = [("What is 17 times 23?", "And 17 times 24?"), ("What time is it now?", "Thanks. And the date?"),
                ("How do I say hello in French?", "And in Spanish?"), ("What is the square root of 144?", "And of 169?"),
                ("Name a large mammal.", "Name a small one."), ("What is 2 to the power 10?", "And 2 to the 11?")]
@@ -175,15 +176,16 @@ def run_llama_cpp(args: argparse.Namespace) -> Turns:
 # Rosetta -------------------------------------------------------------------------------------------------
 
 
-def run_rosetta(args: argparse.Namespace) -> Turns:
+def run_rosetta(args: argparse.Namespace, engine: str = "torch") -> Turns:
     from agent.align.emoji_data import load_concepts
     from agent.align.scenes import generate_scenes, render_scene
     from agent.messages import Message
     from agent.models.base import GenerationOptions
     from agent.models.embedded import load_embedded_model
+    from agent.models.load_config import HFLoadConfig
 
     start = time.perf_counter()
-    model = load_embedded_model(progress=False)
+    model = load_embedded_model(HFLoadConfig(engine=engine), progress=False)
     turns = Turns(load_s=time.perf_counter() - start)
 
     def reply(conversation: list[Message], new_tokens: int, tools: list | None = None) -> tuple[float, list[float], Any]:
@@ -193,8 +195,7 @@ def run_rosetta(args: argparse.Namespace) -> Turns:
         return begin, times, stream.result()
 
     for _ in range(args.repeats):
-        if model.lean is not None:
-            model.lean.forget()  # a new conversation: nothing of the last one is reused
+        model.lean.forget()  # a new conversation: nothing of the last one is reused
         conversation = [Message.user(PROMPT)]
         begin, times, result = reply(conversation, args.new_tokens)
         record_first(turns, begin, times, result.usage.completion_tokens, result.usage.prompt_tokens)
@@ -228,7 +229,8 @@ def run_rosetta(args: argparse.Namespace) -> Turns:
     return turns
 
 
-RUNNERS = {"plain": run_plain, "llama.cpp": run_llama_cpp, "rosetta": run_rosetta}
+RUNNERS = {"plain": run_plain, "llama.cpp": run_llama_cpp, "rosetta": run_rosetta,
+           "rosetta-llama.cpp": lambda args: run_rosetta(args, engine="llama.cpp")}
 
 
 # Report --------------------------------------------------------------------------------------------------
@@ -244,6 +246,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--sides", default=",".join(SIDES))
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="run the sides in turn this many times (repeats split among rounds), so a drift in the "
+                             "VM's speed falls on every side alike")
     parser.add_argument("--out", default=str(ROOT / "docs" / "speed.json"))
     parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)  # internal: run one side, print JSON
     args = parser.parse_args()
@@ -256,21 +261,31 @@ def main() -> None:
 
     prepare_embedded_model()  # the one-time conversion, outside the measurement
     results: dict[str, Turns] = {}
-    for side in args.sides.split(","):
-        # Each side in its own process: none inherits another's allocator, caches or OpenMP thread state.
-        command = [sys.executable, __file__, "--side", side, "--new-tokens", str(args.new_tokens),
-                   "--repeats", str(args.repeats), "--threads", str(args.threads)]
-        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-        results[side] = Turns(**json.loads(output.strip().splitlines()[-1]))
-        print(f"{side}: done", file=sys.stderr, flush=True)
+    rounds = max(1, min(args.rounds, args.repeats))
+    for round_index in range(rounds):
+        repeats = args.repeats // rounds + (round_index < args.repeats % rounds)
+        for side in args.sides.split(","):
+            # Each side in its own process: none inherits another's allocator, caches or OpenMP thread state.
+            command = [sys.executable, __file__, "--side", side, "--new-tokens", str(args.new_tokens),
+                       "--repeats", str(repeats), "--threads", str(args.threads)]
+            output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+            measured = Turns(**json.loads(output.strip().splitlines()[-1]))
+            if side not in results:
+                results[side] = measured
+            else:  # the repeats pooled; the load time of the first round kept
+                for name, value in asdict(measured).items():
+                    if isinstance(value, list):
+                        getattr(results[side], name).extend(value)
+            print(f"round {round_index + 1}/{rounds}, {side}: done", file=sys.stderr, flush=True)
 
     machine = f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} threads"
-    report = {"machine": machine, "new_tokens": args.new_tokens, "repeats": args.repeats,
+    report = {"machine": machine, "new_tokens": args.new_tokens, "repeats": args.repeats, "rounds": rounds,
               "sides": {side: asdict(turns) for side, turns in results.items()}}
     Path(args.out).write_text(json.dumps(report, indent=1))
-    print(f"machine: {machine}; greedy, {args.new_tokens} new tokens, median of {args.repeats}\n")
-    print("| measure | " + " | ".join(results) + " | Rosetta / plain | Rosetta / llama.cpp |")
-    print("|---" * (len(results) + 3) + "|")
+    print(f"machine: {machine}; greedy, {args.new_tokens} new tokens, median of {args.repeats} in {rounds} rounds\n")
+    comparisons = [("rosetta", "plain"), ("rosetta", "llama.cpp"), ("rosetta-llama.cpp", "llama.cpp")]
+    print("| measure | " + " | ".join(results) + " | " + " | ".join(f"{ours} / {peer}" for ours, peer in comparisons) + " |")
+    print("|---" * (len(results) + len(comparisons) + 1) + "|")
     rows = [("load (s)", "load_s"), ("first turn: time to first token (s)", "first_token_s"),
             ("first turn: decode (tokens/s)", "decode_tokens_per_s"),
             ("follow-up: time to first token (s)", "follow_up_first_token_s"),
@@ -281,16 +296,17 @@ def main() -> None:
     for label, name in rows:
         values = {side: (value if isinstance(value := getattr(turns, name), float) else median(value)) for side, turns in results.items()}
         cells = [f"{v:.3f}" if v is not None else "-" for v in values.values()]
-        ratios = [ratio(values.get("rosetta"), values.get(peer)) for peer in ("plain", "llama.cpp")]
+        ratios = [ratio(values.get(ours), values.get(peer)) for ours, peer in comparisons]
         print(f"| {label} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
-    print("| tokens (first turn) | " + " | ".join(str(turns.tokens[0]) for turns in results.values()) + " | | |")
-    rosetta = results.get("rosetta")
-    if rosetta and rosetta.image_first_token_s:
-        print(f"\nfollow-up / first turn, time to first token: text {median(rosetta.follow_up_first_token_s) / median(rosetta.first_token_s):.2f}x, "
-              f"image {median(rosetta.image_follow_up_first_token_s) / median(rosetta.image_first_token_s):.2f}x")
-    if rosetta and rosetta.tools_first_token_s:
-        print(f"agent turns ({median(rosetta.tools_prompt_tokens):.0f}-token first prompt): follow-up / first turn "
-              f"{median(rosetta.tools_follow_up_first_token_s) / median(rosetta.tools_first_token_s):.2f}x")
+    print("| tokens (first turn) | " + " | ".join(str(turns.tokens[0]) for turns in results.values()) + " |" * (len(comparisons) + 1))
+    for side in ("rosetta", "rosetta-llama.cpp"):
+        rosetta = results.get(side)
+        if rosetta and rosetta.image_first_token_s:
+            print(f"\n{side}: follow-up / first turn, time to first token: text {median(rosetta.follow_up_first_token_s) / median(rosetta.first_token_s):.2f}x, "
+                  f"image {median(rosetta.image_follow_up_first_token_s) / median(rosetta.image_first_token_s):.2f}x")
+        if rosetta and rosetta.tools_first_token_s:
+            print(f"{side}: agent turns ({median(rosetta.tools_prompt_tokens):.0f}-token first prompt): follow-up / first turn "
+                  f"{median(rosetta.tools_follow_up_first_token_s) / median(rosetta.tools_first_token_s):.2f}x")
     print(f"wrote {args.out}")
 
 

@@ -1,7 +1,7 @@
 """Tool use of the embedded default model on the held-out set: selection, arguments, validity, use of the
 observation, per tool. Writes docs/tool_use_eval.json (with every reply) and prints the table.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/eval_tool_use.py [--limit N] [--unconstrained]
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/eval_tool_use.py [--limit N] [--unconstrained] [--engine llama.cpp]
 
 On 2 cores two shards with one thread each go faster than one process with two threads (the 135M model's
 matrices are too small to split well):
@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="only the first N requests")
     parser.add_argument("--schemas", help="tool schemas JSON (default: the default tools' own)")
     parser.add_argument("--unconstrained", action="store_true", help="decode tool calls without the grammar")
+    parser.add_argument("--engine", choices=("torch", "llama.cpp"), default="torch", help="what runs the model's forward")
     parser.add_argument("--out", default=str(ROOT / "docs" / "tool_use_eval.json"))
     parser.add_argument("--shard", help="I/N: score only every N-th request starting at I, into OUT.I")
     parser.add_argument("--merge", type=int, metavar="N", help="combine the N shards' files into OUT and print")
@@ -39,6 +40,7 @@ def main() -> None:
     from agent.align.tool_use_eval import evaluate_tool_use, load_rows
     from agent.messages import ImageBlock
     from agent.models.embedded import load_embedded_model
+    from agent.models.load_config import HFLoadConfig
 
     if args.schemas:
         tools = json.loads(Path(args.schemas).read_text())
@@ -48,7 +50,7 @@ def main() -> None:
         tools = tool_schemas()
     concepts = load_concepts()
     image = ImageBlock(render_scene(generate_scene(scene_seed("test", 7), concepts, SceneConfig(), "test"), concepts))
-    model = load_embedded_model(progress=False)
+    model = load_embedded_model(HFLoadConfig(engine=args.engine), progress=False)
     model.constrain_tool_calls = not args.unconstrained
     rows = load_rows()[: args.limit]
     out = Path(args.out)

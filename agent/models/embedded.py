@@ -80,6 +80,8 @@ def load_embedded_model(config: HFLoadConfig | None = None, progress: bool = Tru
     """The embedded model; with ``vision`` (and the trained weights present) it also sees images. With
     ``config.engine`` "llama.cpp", llama.cpp runs its forward on the packaged GGUF (``engine`` tunes it)."""
     config = config or HFLoadConfig()
+    if config.engine not in ENGINES:
+        raise ModelLoadError(f"unknown engine {config.engine!r}; use one of: {', '.join(ENGINES)}")
     folder = prepare_embedded_model(progress=progress)
     model = load_hf_model(str(folder), replace(config, engine="torch"), display_name=DISPLAY_NAME)
     model.features.compact_tools = True  # the listing its tool use was trained on
@@ -89,8 +91,6 @@ def load_embedded_model(config: HFLoadConfig | None = None, progress: bool = Tru
         model = add_vision(model)
     if config.engine == "llama.cpp":
         model.use_engine(llama_cpp_decoder(model, folder, engine))
-    elif config.engine != "torch":
-        raise ModelLoadError(f"unknown engine {config.engine!r}; use one of: {', '.join(ENGINES)}")
     return model
 
 
