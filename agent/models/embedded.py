@@ -97,11 +97,12 @@ def load_embedded_model(config: HFLoadConfig | None = None, progress: bool = Tru
 def llama_cpp_decoder(model: HFChatModel, folder: Path, config: LlamaCppConfig | None = None) -> Any:
     """llama.cpp on the packaged GGUF, with the model's LoRA adapter (if it has one) converted for it."""
     from agent.models.gguf_lora import gguf_adapter
-    from agent.models.llama_cpp_engine import LlamaCppDecoder
+    from agent.models.llama_cpp_engine import LlamaCppDecoder, TorchPromptReader
 
     adapter_folder = getattr(model, "adapter_folder", None)
     adapter = None
     if adapter_folder is not None:
         adapter = gguf_adapter(adapter_folder, json.loads((folder / "config.json").read_text()))
     table = model.model.get_input_embeddings().weight
-    return LlamaCppDecoder(find_packaged_gguf(), lambda token: table[token], config, adapter)
+    reader = TorchPromptReader(model.model, getattr(model, "adapter", None))  # long prompts: torch's float32 GEMM
+    return LlamaCppDecoder(find_packaged_gguf(), lambda token: table[token], config, adapter, reader)

@@ -10,7 +10,12 @@ grammar, stop strings, per-conversation caches, sampling) and hands llama.cpp on
 - each conversation is one llama.cpp sequence in a shared key/value cache; a follow-up removes what no longer
   matches and reads only its new tokens (``ConversationDecoder`` decides, as for the torch loop);
 - the LoRA adapter (image and tool conversations) is a GGUF adapter switched on per request (gguf_lora.py);
-- logits come back to torch, so transformers' processors and Rosetta's grammar run unchanged.
+- logits come back to torch, so transformers' processors and Rosetta's grammar run unchanged;
+- long prompts are read by torch instead (``TorchPromptReader``): on this CPU llama.cpp reads the 4-bit weights
+  without a matrix-matrix kernel (about 170 prompt tokens/s against torch's 600 in float32), so torch computes
+  the prompt's keys/values, they are written into llama.cpp's sequence (``llama_state_seq_set_data``, its
+  documented state format: f16 rows, keys in the GGUF's per-head layout, values transposed), and llama.cpp
+  decodes on from there.
 
 The weights are the GGUF's quantized ones (mostly Q4_1), so tokens can differ from the float32 torch path;
 docs/benchmarks.md has the accuracy check. It needs the optional llama-cpp-python (`scripts/setup.sh --llama-cpp`).
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Hashable
@@ -28,7 +34,12 @@ import numpy as np
 import torch
 
 from agent.errors import ModelLoadError
-from agent.models.lean_decode import ConversationCache, ConversationDecoder
+from agent.models.lean_decode import (
+    ConversationCache,
+    ConversationDecoder,
+    LeanDecoder,
+    shared_length,
+)
 
 INSTALL_HINT = "install it with `scripts/setup.sh --llama-cpp` (or pip install 'rosetta-agent[llama-cpp]')"
 
@@ -39,6 +50,36 @@ class LlamaCppConfig:
     conversations: int = 4  # conversations kept, each one llama.cpp sequence
     threads: int | None = None  # None: torch's thread count (the physical cores)
     batch: int = 512  # prompt tokens per forward
+    # Read a prompt with torch when llama.cpp would read more new tokens than this, and torch (which does not
+    # hold the replies llama.cpp decoded) would read fewer than ``torch_prompt_ratio`` times as many: torch
+    # read prompts 3-4x faster here, and its forward costs about a decode step even for a few tokens.
+    # None: llama.cpp reads every prompt itself.
+    torch_prompt_over: int | None = 16
+    torch_prompt_ratio: float = 3.0
+
+
+STATE_MAGIC = 0xAF143CD8  # llama.cpp's sequence-state header (llama-context.cpp, io_magic)
+
+
+class TorchPromptReader:
+    """Reads prompts on the torch model (float32, its own conversation caches) for the llama.cpp engine."""
+
+    def __init__(self, model: Any, adapter: Any = None):
+        self.decoder = LeanDecoder(model)
+        self.adapter = adapter  # a LoraSwitch: on in the torch weights for prompts that want the adapter
+
+    def new_tokens(self, prompt: list[Hashable], key: Any) -> int:
+        """How many of ``prompt``'s positions torch would compute."""
+        held = [shared_length(held.ids, prompt) for held in self.decoder.conversations if held.key == key]
+        return len(prompt) - max(held, default=0)
+
+    def read(self, prompt: list[Hashable], key: Any, embeds: torch.Tensor | None) -> Any:
+        """The torch cache holding ``prompt`` (ids, or digests of the rows of ``embeds``)."""
+        if self.adapter is not None:
+            self.adapter.set(bool(key))
+        with torch.inference_mode():
+            conversation, _ = self.decoder._prefill(prompt, key, 0, embeds)
+        return conversation.cache
 
 
 def llama_cpp_available() -> str | None:
@@ -77,10 +118,11 @@ class LlamaCppDecoder(ConversationDecoder):
     owns_adapter = True  # the adapter is applied here, not switched into the torch weights
 
     def __init__(self, gguf: Path, token_rows: Callable[[int], torch.Tensor], config: LlamaCppConfig | None = None,
-                 adapter: Path | None = None):
+                 adapter: Path | None = None, prompt_reader: TorchPromptReader | None = None):
         self.config = config or LlamaCppConfig()
         super().__init__(self.config.conversations)
         self.token_rows = token_rows  # token id -> its embedding row in the prompts' embedding table
+        self.prompt_reader = prompt_reader  # None: llama.cpp reads every prompt itself
         bindings = self.bindings = _bindings()
         _silence(bindings)
         bindings.llama_backend_init()
@@ -170,6 +212,24 @@ class LlamaCppDecoder(ConversationDecoder):
         logits = self.bindings.llama_get_logits_ith(self.context, -1)
         return torch.from_numpy(np.ctypeslib.as_array(logits, shape=(self.vocab_size,)).copy())[None]
 
+    def _prefill(self, prompt: list[Hashable], key: Any, reply_room: int,
+                 embeds: torch.Tensor | None) -> tuple[ConversationCache, torch.Tensor]:
+        if (self.prompt_reader is not None and self.config.torch_prompt_over is not None
+                and len(prompt) + reply_room <= self.capacity):
+            conversation = self._conversation_for(prompt, key)
+            self._room_for(conversation, len(prompt) + reply_room)
+            # All but the last position: llama.cpp computes that one, so the first token, like every later
+            # one, comes from llama.cpp's weights.
+            head = prompt[:-1]
+            llama_reads = len(head) - shared_length(conversation.ids, head)
+            torch_reads = self.prompt_reader.new_tokens(head, key)
+            if llama_reads > self.config.torch_prompt_over and torch_reads < self.config.torch_prompt_ratio * llama_reads:
+                conversation.ids = []  # claimed again once the keys/values are in
+                cache = self.prompt_reader.read(head, key, embeds[:, :-1] if embeds is not None else None)
+                self._import(conversation.cache, cache, len(head))
+                conversation.ids = list(head)
+        return super()._prefill(prompt, key, reply_room, embeds)
+
     def _token_digest(self, token: int) -> Hashable:
         from agent.models.lean_decode import row_digest
 
@@ -206,6 +266,32 @@ class LlamaCppDecoder(ConversationDecoder):
         batch.logits[count - 1] = int(last)  # logits for the prompt's last position only
         return batch
 
+    def _import(self, sequence: int, cache: Any, length: int) -> None:
+        """Make llama.cpp's ``sequence`` hold the first ``length`` positions of a torch ``StaticCache``."""
+        cells = np.zeros(length, dtype=[("position", "<i4"), ("sequences", "<u4"), ("sequence", "<i4")])
+        cells["position"], cells["sequences"], cells["sequence"] = np.arange(length), 1, sequence
+        layers = cache.layers
+        parts = [struct.pack("<IiII", STATE_MAGIC, sequence, 1, length), cells.tobytes(),
+                 struct.pack("<II", 1, len(layers))]  # values transposed (no flash attention), layer count
+        for layer in layers:
+            keys = layer.keys[0, :, :length]  # (kv heads, length, head dim), rotary halves split
+            heads, _, dim = keys.shape
+            # The GGUF interleaves each head's two rotary halves (gguf_lora.regroup_rotary_rows), so its
+            # rotated keys are ours with each head's dims interleaved the same way.
+            keys = keys.reshape(heads, length, 2, dim // 2).transpose(-1, -2).reshape(heads, length, dim)
+            rows = keys.permute(1, 0, 2).reshape(length, heads * dim)
+            parts += [struct.pack("<iQ", self.bindings.GGML_TYPE_F16, heads * dim * 2), _half_bytes(rows)]
+        for layer in layers:
+            values = layer.values[0, :, :length]  # (kv heads, length, head dim) -> one row per dim
+            heads, _, dim = values.shape
+            parts += [struct.pack("<iII", self.bindings.GGML_TYPE_F16, 2, heads * dim),
+                      _half_bytes(values.permute(0, 2, 1).reshape(heads * dim, length))]
+        state = b"".join(parts)
+        read = self.bindings.llama_state_seq_set_data(
+            self.context, (ctypes.c_uint8 * len(state)).from_buffer_copy(state), len(state), sequence)
+        if read != len(state):
+            raise RuntimeError("llama.cpp did not take the prompt's keys/values; start a new conversation")
+
     def _decode(self, batch: Any, conversation: ConversationCache) -> None:
         status = self.bindings.llama_decode(self.context, batch)
         if status == 1:  # no room left in the shared cache: drop the other conversations and try once more
@@ -216,3 +302,7 @@ class LlamaCppDecoder(ConversationDecoder):
             status = self.bindings.llama_decode(self.context, batch)
         if status != 0:
             raise RuntimeError(f"llama.cpp could not decode (status {status}); start a new conversation")
+
+
+def _half_bytes(tensor: torch.Tensor) -> bytes:
+    return tensor.detach().to("cpu", torch.float16).contiguous().numpy().tobytes()

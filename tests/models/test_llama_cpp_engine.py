@@ -17,7 +17,7 @@ from agent.models.embedded import (
     prepare_embedded_model,
 )
 from agent.models.lean_decode import SamplingOptions, shared_length
-from agent.models.llama_cpp_engine import llama_cpp_available
+from agent.models.llama_cpp_engine import LlamaCppConfig, llama_cpp_available
 from agent.models.load_config import HFLoadConfig
 
 needs_llama_cpp = pytest.mark.skipif(llama_cpp_available() is not None, reason=str(llama_cpp_available()))
@@ -30,9 +30,19 @@ def prompt_ids(model, *turns: str) -> list[int]:
 
 @pytest.fixture(scope="module")
 def decoder(embedded_model):
+    """llama.cpp reading every prompt itself."""
+    engine = llama_cpp_decoder(embedded_model, prepare_embedded_model(progress=False), LlamaCppConfig(torch_prompt_over=None))
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="module")
+def hybrid(embedded_model):
+    """The engine as loaded for users: torch reads long prompts and hands llama.cpp their keys/values."""
     engine = llama_cpp_decoder(embedded_model, prepare_embedded_model(progress=False))
     yield engine
     engine.close()
+    embedded_model.adapter.set(False)  # the torch reader switched it on for adapted prompts
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +180,54 @@ def test_the_query_and_key_factors_are_regrouped_as_llama_cpp_needs(embedded_mod
         switch.set(False)
         decoder.close()
     assert min(similarities) > 0.6 and sum(similarities) / len(similarities) > 0.75, similarities
+
+
+@needs_llama_cpp
+@pytest.mark.parametrize("question, tools", [("Write a long story about a dragon who learns to paint.", False),
+                                             ("What is 17 times 23?", True), ("Name a large mammal.", True)])
+def test_keys_and_values_read_by_torch_give_llama_cpp_its_own_next_token(embedded_model, decoder, hybrid, question, tools) -> None:
+    """Written in llama.cpp's layout, torch's float32 keys/values lead llama.cpp to nearly the logits it
+    computes from its own read of the prompt (measured cosine 0.996-0.9997; keys left in torch's rotary
+    layout gave 0.92, -0.78 and -0.30, values left untransposed 0.90, 0.81 and 0.43). The top token may
+    differ where two are near tied (0.02 apart for the mammal question), so it must be near the best."""
+    from tools.defaults import default_tools
+
+    schemas = [tool.schema() for tool in default_tools()] if tools else []
+    ids = embedded_model.encode([Message.user(question)], schemas)["input_ids"][0].tolist()
+    decoder.forget()
+    own = decoder.prefill(ids, key=tools)[0]
+    hybrid.forget()
+    reads = []
+    read = hybrid.prompt_reader.read
+    hybrid.prompt_reader.read = lambda *args: (reads.append(len(args[0])), read(*args))[1]
+    try:
+        from_torch = hybrid.prefill(ids, key=tools)[0]
+    finally:
+        hybrid.prompt_reader.read = read
+    assert reads == [len(ids) - 1]  # torch read all but the last position
+    assert torch.nn.functional.cosine_similarity(own, from_torch, dim=0) > 0.99
+    assert own[from_torch.argmax()] > own.max() - 1.0
+
+
+@needs_llama_cpp
+def test_torch_reads_long_new_parts_and_llama_cpp_short_ones(embedded_model, hybrid) -> None:
+    reads = []
+    read = hybrid.prompt_reader.read
+    hybrid.prompt_reader.read = lambda *args: (reads.append(len(args[0])), read(*args))[1]
+    try:
+        hybrid.forget()
+        first = prompt_ids(embedded_model, "Tell me about the sea.")
+        reply = hybrid.generate(first, SamplingOptions(max_new_tokens=4))
+        assert len(reads) == 1  # a new conversation: torch reads it
+        short = first + reply + embedded_model.tokenizer("\nok", add_special_tokens=False)["input_ids"]
+        hybrid.generate(short, SamplingOptions(max_new_tokens=4))
+        assert len(reads) == 1  # a few new tokens: llama.cpp reads them itself
+        long = prompt_ids(embedded_model, "Tell me about the sea.", embedded_model.tokenizer.decode(reply, skip_special_tokens=True),
+                          "Now tell me, at length and in detail, about the rivers that flow into it and the towns along them.")
+        hybrid.generate(long, SamplingOptions(max_new_tokens=4))
+        assert len(reads) == 2
+    finally:
+        hybrid.prompt_reader.read = read
 
 
 @needs_llama_cpp
