@@ -13,9 +13,9 @@ grammar, stop strings, per-conversation caches, sampling) and hands llama.cpp on
 - logits come back to torch, so transformers' processors and Rosetta's grammar run unchanged;
 - long prompts are read by torch instead (``TorchPromptReader``): on this CPU llama.cpp reads the 4-bit weights
   without a matrix-matrix kernel (about 170 prompt tokens/s against torch's 600 in float32), so torch computes
-  the prompt's keys/values, they are written into llama.cpp's sequence (``llama_state_seq_set_data``, its
-  documented state format: f16 rows, keys in the GGUF's per-head layout, values transposed), and llama.cpp
-  decodes on from there.
+  the prompt's keys/values, they are written into llama.cpp's sequence (``llama_state_seq_set_data``, in the
+  format of llama.cpp's own state writer: f16 rows, keys in the GGUF's per-head layout, values transposed), and
+  llama.cpp decodes on from there.
 
 The weights are the GGUF's quantized ones (mostly Q4_1), so tokens can differ from the float32 torch path;
 docs/benchmarks.md has the accuracy check. It needs the optional llama-cpp-python (`scripts/setup.sh --llama-cpp`).
@@ -26,6 +26,7 @@ from __future__ import annotations
 import ctypes
 import os
 import struct
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Hashable
@@ -38,6 +39,7 @@ from agent.models.lean_decode import (
     ConversationCache,
     ConversationDecoder,
     LeanDecoder,
+    row_digest,
     shared_length,
 )
 
@@ -226,13 +228,15 @@ class LlamaCppDecoder(ConversationDecoder):
             if llama_reads > self.config.torch_prompt_over and torch_reads < self.config.torch_prompt_ratio * llama_reads:
                 conversation.ids = []  # claimed again once the keys/values are in
                 cache = self.prompt_reader.read(head, key, embeds[:, :-1] if embeds is not None else None)
-                self._import(conversation.cache, cache, len(head))
-                conversation.ids = list(head)
+                if self._import(conversation.cache, cache, len(head)):
+                    conversation.ids = list(head)
+                else:  # a llama.cpp whose state format differs: it reads every prompt itself from now on
+                    warnings.warn("llama.cpp did not take torch's keys/values (another llama-cpp-python version "
+                                  "than Rosetta's pin?); it reads prompts itself, more slowly", stacklevel=2)
+                    self.prompt_reader = None
         return super()._prefill(prompt, key, reply_room, embeds)
 
     def _token_digest(self, token: int) -> Hashable:
-        from agent.models.lean_decode import row_digest
-
         return row_digest(self.token_rows(token))
 
     # llama.cpp calls ---------------------------------------------------------------------------------
@@ -266,8 +270,9 @@ class LlamaCppDecoder(ConversationDecoder):
         batch.logits[count - 1] = int(last)  # logits for the prompt's last position only
         return batch
 
-    def _import(self, sequence: int, cache: Any, length: int) -> None:
-        """Make llama.cpp's ``sequence`` hold the first ``length`` positions of a torch ``StaticCache``."""
+    def _import(self, sequence: int, cache: Any, length: int) -> bool:
+        """Make llama.cpp's ``sequence`` hold the first ``length`` positions of a torch ``StaticCache``, in the
+        layout llama.cpp's own state writer uses (llama-kv-cache.cpp of the pinned version); False if refused."""
         cells = np.zeros(length, dtype=[("position", "<i4"), ("sequences", "<u4"), ("sequence", "<i4")])
         cells["position"], cells["sequences"], cells["sequence"] = np.arange(length), 1, sequence
         layers = cache.layers
@@ -289,8 +294,7 @@ class LlamaCppDecoder(ConversationDecoder):
         state = b"".join(parts)
         read = self.bindings.llama_state_seq_set_data(
             self.context, (ctypes.c_uint8 * len(state)).from_buffer_copy(state), len(state), sequence)
-        if read != len(state):
-            raise RuntimeError("llama.cpp did not take the prompt's keys/values; start a new conversation")
+        return read == len(state)
 
     def _decode(self, batch: Any, conversation: ConversationCache) -> None:
         status = self.bindings.llama_decode(self.context, batch)

@@ -231,6 +231,21 @@ def test_torch_reads_long_new_parts_and_llama_cpp_short_ones(embedded_model, hyb
 
 
 @needs_llama_cpp
+def test_a_refused_state_falls_back_to_llama_cpp_reading_the_prompt(embedded_model, decoder, monkeypatch) -> None:
+    engine = llama_cpp_decoder(embedded_model, prepare_embedded_model(progress=False))
+    monkeypatch.setattr(engine.bindings, "llama_state_seq_set_data", lambda *args: 0)  # as a changed format would
+    ids = prompt_ids(embedded_model, "Write a haiku about rain on a tin roof.")
+    try:
+        with pytest.warns(UserWarning, match="reads prompts itself"):
+            reply = engine.generate(ids, SamplingOptions(max_new_tokens=12))
+        assert engine.prompt_reader is None
+    finally:
+        engine.close()
+    decoder.forget()
+    assert reply == decoder.generate(ids, SamplingOptions(max_new_tokens=12))  # what llama.cpp alone answers
+
+
+@needs_llama_cpp
 def test_a_prompt_past_the_context_is_refused_in_one_line(embedded_model, decoder) -> None:
     with pytest.raises(ValueError, match="do not fit the llama.cpp context"):
         decoder.generate([1] * (decoder.capacity + 1), SamplingOptions(max_new_tokens=4))
