@@ -116,6 +116,11 @@ class ConversationDecoder:
         """How a generated token shows in a later embeddings prompt (the digest of its embedding row)."""
         raise NotImplementedError
 
+    def _read_elsewhere(self, conversation: ConversationCache, prompt: Sequence[Hashable], key: Any,
+                        embeds: torch.Tensor | None) -> None:
+        """Optionally fill ``conversation`` with part of ``prompt`` by other means than ``_forward`` (and extend
+        its ids to match) before the rest is read; by default nothing."""
+
     # The caches -----------------------------------------------------------------------------------
 
     def _conversation_for(self, prompt: Sequence[Hashable], key: Any) -> ConversationCache:
@@ -151,6 +156,7 @@ class ConversationDecoder:
             self._room_for(ConversationCache(), len(prompt) + reply_room)  # raises, naming the limit
         conversation = self._conversation_for(prompt, key)
         self._room_for(conversation, len(prompt) + reply_room)
+        self._read_elsewhere(conversation, prompt, key, embeds)
         start = min(shared_length(conversation.ids, prompt), len(prompt) - 1)  # at least one token computes
         del conversation.ids[start:]  # claimed again only once computed: a failed forward leaves no stale claim
         logits = self._forward(conversation, None if embeds is not None else list(prompt[start:]), start,
@@ -183,16 +189,17 @@ class ConversationDecoder:
             sequence = torch.tensor([prompt])
         reply_room = max(0, min(options.max_new_tokens, self.capacity - len(positions)))  # a prompt past it: raises
         conversation, logits = self._prefill(positions, key, reply_room, embeds)
+        sequence = sequence.to(logits.device)  # once: processors and stopping criteria read it every step
         reply: list[int] = []
         while True:
-            scores = processors(sequence.to(logits.device), logits)
+            scores = processors(sequence, logits)
             token = next_token(scores, options)
             reply.append(token)
             sequence = torch.cat([sequence, sequence.new_tensor([[token]])], dim=1)
             if on_token is not None:
                 on_token(token)
             if (token in options.eos_token_ids or len(reply) >= reply_room
-                    or bool(stopping(sequence.to(logits.device), scores).any())):
+                    or bool(stopping(sequence, scores).any())):
                 # The last token's keys/values were never computed: the cache holds everything before it.
                 return reply
             # Known the way the next prompt will show it: its id, or (in an embeddings prompt) its row.

@@ -214,27 +214,25 @@ class LlamaCppDecoder(ConversationDecoder):
         logits = self.bindings.llama_get_logits_ith(self.context, -1)
         return torch.from_numpy(np.ctypeslib.as_array(logits, shape=(self.vocab_size,)).copy())[None]
 
-    def _prefill(self, prompt: list[Hashable], key: Any, reply_room: int,
-                 embeds: torch.Tensor | None) -> tuple[ConversationCache, torch.Tensor]:
-        if (self.prompt_reader is not None and self.config.torch_prompt_over is not None
-                and len(prompt) + reply_room <= self.capacity):
-            conversation = self._conversation_for(prompt, key)
-            self._room_for(conversation, len(prompt) + reply_room)
-            # All but the last position: llama.cpp computes that one, so the first token, like every later
-            # one, comes from llama.cpp's weights.
-            head = prompt[:-1]
-            llama_reads = len(head) - shared_length(conversation.ids, head)
-            torch_reads = self.prompt_reader.new_tokens(head, key)
-            if llama_reads > self.config.torch_prompt_over and torch_reads < self.config.torch_prompt_ratio * llama_reads:
-                conversation.ids = []  # claimed again once the keys/values are in
-                cache = self.prompt_reader.read(head, key, embeds[:, :-1] if embeds is not None else None)
-                if self._import(conversation.cache, cache, len(head)):
-                    conversation.ids = list(head)
-                else:  # a llama.cpp whose state format differs: it reads every prompt itself from now on
-                    warnings.warn("llama.cpp did not take torch's keys/values (another llama-cpp-python version "
-                                  "than Rosetta's pin?); it reads prompts itself, more slowly", stacklevel=2)
-                    self.prompt_reader = None
-        return super()._prefill(prompt, key, reply_room, embeds)
+    def _read_elsewhere(self, conversation: ConversationCache, prompt: list[Hashable], key: Any,
+                        embeds: torch.Tensor | None) -> None:
+        if self.prompt_reader is None or self.config.torch_prompt_over is None:
+            return
+        # All but the last position: llama.cpp computes that one, so the first token, like every later one,
+        # comes from llama.cpp's weights.
+        head = prompt[:-1]
+        llama_reads = len(head) - shared_length(conversation.ids, head)
+        torch_reads = self.prompt_reader.new_tokens(head, key)
+        if llama_reads <= self.config.torch_prompt_over or torch_reads >= self.config.torch_prompt_ratio * llama_reads:
+            return
+        conversation.ids = []  # claimed again once the keys/values are in
+        cache = self.prompt_reader.read(head, key, embeds[:, :-1] if embeds is not None else None)
+        if self._import(conversation.cache, cache, len(head)):
+            conversation.ids = list(head)
+        else:  # a llama.cpp whose state format differs: it reads every prompt itself from now on
+            warnings.warn("llama.cpp did not take torch's keys/values (another llama-cpp-python version "
+                          "than Rosetta's pin?); it reads prompts itself, more slowly", stacklevel=2)
+            self.prompt_reader = None
 
     def _token_digest(self, token: int) -> Hashable:
         return row_digest(self.token_rows(token))

@@ -97,25 +97,22 @@ def test_embedding_rows_give_the_tokens_their_ids_give(embedded_model, decoder) 
 
 
 @needs_llama_cpp
-def test_a_follow_up_reads_only_its_new_tokens_and_an_edit_gets_no_stale_answer(embedded_model, decoder) -> None:
+def test_a_follow_up_reads_only_its_new_tokens_and_an_edit_gets_no_stale_answer(embedded_model, decoder, monkeypatch) -> None:
     options = SamplingOptions(max_new_tokens=12)
     read: list[int] = []
     decode = decoder._decode
-    decoder._decode = lambda batch, conversation: (read.append(batch.n_tokens), decode(batch, conversation))[1]
-    try:
-        decoder.forget()
-        first = prompt_ids(embedded_model, "Tell me about the sea.")
-        reply = decoder.generate(first, options)
-        follow_up = prompt_ids(embedded_model, "Tell me about the sea.", embedded_model.tokenizer.decode(reply, skip_special_tokens=True), "And rivers?")
-        shared = shared_length(decoder.cached_ids, follow_up)
-        assert shared >= len(first) - 1
-        read.clear()
-        warm = decoder.generate(follow_up, options)
-        assert read[0] == len(follow_up) - shared  # the prompt's forward read only what the cache lacked
-        edited = prompt_ids(embedded_model, "Tell me about the mountains.")  # differs inside the first turn
-        after_edit = decoder.generate(edited, options)
-    finally:
-        decoder._decode = decode
+    monkeypatch.setattr(decoder, "_decode", lambda batch, conversation: (read.append(batch.n_tokens), decode(batch, conversation))[1])
+    decoder.forget()
+    first = prompt_ids(embedded_model, "Tell me about the sea.")
+    reply = decoder.generate(first, options)
+    follow_up = prompt_ids(embedded_model, "Tell me about the sea.", embedded_model.tokenizer.decode(reply, skip_special_tokens=True), "And rivers?")
+    shared = shared_length(decoder.cached_ids, follow_up)
+    assert shared >= len(first) - 1
+    read.clear()
+    warm = decoder.generate(follow_up, options)
+    assert read[0] == len(follow_up) - shared  # the prompt's forward read only what the cache lacked
+    edited = prompt_ids(embedded_model, "Tell me about the mountains.")  # differs inside the first turn
+    after_edit = decoder.generate(edited, options)
     decoder.forget()
     assert decoder.generate(follow_up, options) == warm  # the same tokens from an empty cache
     decoder.forget()
@@ -182,10 +179,19 @@ def test_the_query_and_key_factors_are_regrouped_as_llama_cpp_needs(embedded_mod
     assert min(similarities) > 0.6 and sum(similarities) / len(similarities) > 0.75, similarities
 
 
+def count_torch_reads(engine, monkeypatch) -> list[int]:
+    """The lengths of the prompts ``engine`` hands to torch from now on (until the test ends)."""
+    reads: list[int] = []
+    read = engine.prompt_reader.read
+    monkeypatch.setattr(engine.prompt_reader, "read", lambda *args: (reads.append(len(args[0])), read(*args))[1])
+    return reads
+
+
 @needs_llama_cpp
 @pytest.mark.parametrize("question, tools", [("Write a long story about a dragon who learns to paint.", False),
                                              ("What is 17 times 23?", True), ("Name a large mammal.", True)])
-def test_keys_and_values_read_by_torch_give_llama_cpp_its_own_next_token(embedded_model, decoder, hybrid, question, tools) -> None:
+def test_keys_and_values_read_by_torch_give_llama_cpp_its_own_next_token(embedded_model, decoder, hybrid, question, tools,
+                                                                        monkeypatch) -> None:
     """Written in llama.cpp's layout, torch's float32 keys/values lead llama.cpp to nearly the logits it
     computes from its own read of the prompt (measured cosine 0.996-0.9997; keys left in torch's rotary
     layout gave 0.92, -0.78 and -0.30, values left untransposed 0.90, 0.81 and 0.43). The top token may
@@ -197,37 +203,27 @@ def test_keys_and_values_read_by_torch_give_llama_cpp_its_own_next_token(embedde
     decoder.forget()
     own = decoder.prefill(ids, key=tools)[0]
     hybrid.forget()
-    reads = []
-    read = hybrid.prompt_reader.read
-    hybrid.prompt_reader.read = lambda *args: (reads.append(len(args[0])), read(*args))[1]
-    try:
-        from_torch = hybrid.prefill(ids, key=tools)[0]
-    finally:
-        hybrid.prompt_reader.read = read
+    reads = count_torch_reads(hybrid, monkeypatch)
+    from_torch = hybrid.prefill(ids, key=tools)[0]
     assert reads == [len(ids) - 1]  # torch read all but the last position
     assert torch.nn.functional.cosine_similarity(own, from_torch, dim=0) > 0.99
     assert own[from_torch.argmax()] > own.max() - 1.0
 
 
 @needs_llama_cpp
-def test_torch_reads_long_new_parts_and_llama_cpp_short_ones(embedded_model, hybrid) -> None:
-    reads = []
-    read = hybrid.prompt_reader.read
-    hybrid.prompt_reader.read = lambda *args: (reads.append(len(args[0])), read(*args))[1]
-    try:
-        hybrid.forget()
-        first = prompt_ids(embedded_model, "Tell me about the sea.")
-        reply = hybrid.generate(first, SamplingOptions(max_new_tokens=4))
-        assert len(reads) == 1  # a new conversation: torch reads it
-        short = first + reply + embedded_model.tokenizer("\nok", add_special_tokens=False)["input_ids"]
-        hybrid.generate(short, SamplingOptions(max_new_tokens=4))
-        assert len(reads) == 1  # a few new tokens: llama.cpp reads them itself
-        long = prompt_ids(embedded_model, "Tell me about the sea.", embedded_model.tokenizer.decode(reply, skip_special_tokens=True),
-                          "Now tell me, at length and in detail, about the rivers that flow into it and the towns along them.")
-        hybrid.generate(long, SamplingOptions(max_new_tokens=4))
-        assert len(reads) == 2
-    finally:
-        hybrid.prompt_reader.read = read
+def test_torch_reads_long_new_parts_and_llama_cpp_short_ones(embedded_model, hybrid, monkeypatch) -> None:
+    reads = count_torch_reads(hybrid, monkeypatch)
+    hybrid.forget()
+    first = prompt_ids(embedded_model, "Tell me about the sea.")
+    reply = hybrid.generate(first, SamplingOptions(max_new_tokens=4))
+    assert len(reads) == 1  # a new conversation: torch reads it
+    short = first + reply + embedded_model.tokenizer("\nok", add_special_tokens=False)["input_ids"]
+    hybrid.generate(short, SamplingOptions(max_new_tokens=4))
+    assert len(reads) == 1  # a few new tokens: llama.cpp reads them itself
+    long = prompt_ids(embedded_model, "Tell me about the sea.", embedded_model.tokenizer.decode(reply, skip_special_tokens=True),
+                      "Now tell me, at length and in detail, about the rivers that flow into it and the towns along them.")
+    hybrid.generate(long, SamplingOptions(max_new_tokens=4))
+    assert len(reads) == 2
 
 
 @needs_llama_cpp
