@@ -50,6 +50,7 @@ from agent.models.lean_decode import (
     supports_lean_decode,
 )
 from agent.models.load_config import QUANTIZATIONS, HFLoadConfig
+from agent.models.openmp import release_openmp_workers
 from agent.models.prefix_cache import CACHE_ARGUMENT, PrefixCache, generated_cache
 from agent.models.prompting import TemplateFeatures, render_conversation
 from agent.models.streaming import StopStringFilter
@@ -211,6 +212,10 @@ class HFChatModel(ChatModel):
         forced = OPEN + "\n" if tools and options.tool_choice == "required" else ""
         if forced:
             inputs = self._append_text(inputs, forced)
+        # This thread's compute is done (images encoded, the adapter switched, the model loaded here): its
+        # OpenMP workers go, or libgomp, running two teams on too few cores, would wake one for every operator
+        # of the decode on the generating thread (openmp.py: about half the speed on 2 cores).
+        release_openmp_workers()
         # Given token ids, generate() returns prompt + reply; given only embeddings, just the reply.
         prompt_length = inputs["input_ids"].shape[1] if "input_ids" in inputs else inputs["inputs_embeds"].shape[1]
         reply_offset = prompt_length if "input_ids" in inputs else 0

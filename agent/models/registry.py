@@ -12,6 +12,7 @@ from __future__ import annotations
 from agent.errors import ModelLoadError
 from agent.models.base import ChatModel
 from agent.models.load_config import HFLoadConfig
+from agent.models.openmp import release_openmp_workers
 
 SPEC_FORMS = "default, flamingo[:<trained folder>], hf:<hub id or folder>, openai:<base url>"
 
@@ -25,6 +26,13 @@ def load_model(
     progress: bool = True,
 ) -> ChatModel:
     """Load the model a spec names; raise ModelLoadError/EndpointError with one clear line when it can't."""
+    model = _load(spec, hf, model_name, api_key, progress)
+    # Loading computed on this thread; from here on the model computes on its own (openmp.py says why this matters).
+    release_openmp_workers()
+    return model
+
+
+def _load(spec: str, hf: HFLoadConfig | None, model_name: str | None, api_key: str | None, progress: bool) -> ChatModel:
     kind, _, target = spec.partition(":")
     if spec in ("default", "embedded"):
         from agent.models.embedded import load_embedded_model

@@ -1,0 +1,50 @@
+"""Letting a thread's OpenMP workers go once it has handed its compute to the model's generating thread.
+
+torch (and llama.cpp, which shares the process's libgomp) runs each parallel operator on an OpenMP thread
+team, and libgomp keeps one team per thread that has ever computed in parallel. Rosetta loads a model, and
+encodes images, on the caller's thread, then decodes on the model's own generating thread: two teams. When
+libgomp manages more threads than there are CPUs, it stops spinning between operators and puts its workers
+to sleep on a futex after every one (its "throttled" spin count of 100), and each operator then starts with
+a wake-up. On this 2-core machine that halved decoding: the torch engine fell from about 17 to 8 tokens/s,
+the llama.cpp engine from about 60 to 45 (benchmarks/bench_embedded.py; docs/benchmarks.md).
+
+``release_openmp_workers()`` ends the calling thread's team (libgomp's ``omp_pause_resource_all``), so the
+generating thread's team is the only one again; a later parallel operator on the calling thread builds a new
+team (tens of microseconds). Other OpenMP runtimes (LLVM's libomp, Intel's) do not throttle this way, and
+are left alone.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from functools import lru_cache
+from typing import Any
+
+OMP_PAUSE_SOFT = 1  # omp_pause_resource_t (OpenMP 5.0); libgomp pauses the calling thread's pool either way
+
+
+@lru_cache(maxsize=1)
+def _libgomp() -> Any:
+    """The libgomp already loaded in this process (torch's), or None; never loads one."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "libgomp" in line and "/" in line}
+    except OSError:  # not Linux
+        return None
+    for path in sorted(paths):
+        try:
+            library = ctypes.CDLL(path, mode=os.RTLD_NOLOAD | os.RTLD_LOCAL)
+            pause = library.omp_pause_resource_all
+        except (OSError, AttributeError):  # unloaded since, or a libgomp older than OpenMP 5.0
+            continue
+        pause.argtypes, pause.restype = [ctypes.c_int], ctypes.c_int
+        return pause
+    return None
+
+
+def release_openmp_workers() -> bool:
+    """End the calling thread's OpenMP worker threads; False where there is no libgomp to ask, or it refused
+    (inside a parallel region)."""
+    pause = _libgomp()
+    return pause is not None and pause(OMP_PAUSE_SOFT) == 0
