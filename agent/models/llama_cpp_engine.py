@@ -142,7 +142,7 @@ class LlamaCppDecoder(ConversationDecoder):
         context = bindings.llama_context_default_params()
         context.n_ctx = self.capacity
         context.n_batch = context.n_ubatch = self.config.batch
-        context.n_seq_max = self.config.conversations
+        context.n_seq_max = self.config.conversations + 1  # and a spare one that torch's keys/values pass through
         context.kv_unified = True  # one cache the conversations share, each able to use all of it
         context.n_threads = context.n_threads_batch = threads
         context.no_perf = True
@@ -225,11 +225,13 @@ class LlamaCppDecoder(ConversationDecoder):
         torch_reads = self.prompt_reader.new_tokens(head, key)
         if llama_reads <= self.config.torch_prompt_over or torch_reads >= self.config.torch_prompt_ratio * llama_reads:
             return
+        kept = len(head) - llama_reads  # llama.cpp's own cells up to here stay; torch's fill the rest
         conversation.ids = []  # claimed again once the keys/values are in
         cache = self.prompt_reader.read(head, key, embeds[:, :-1] if embeds is not None else None)
-        if self._import(conversation.cache, cache, len(head)):
+        if self._import(conversation.cache, cache, kept, len(head)):
             conversation.ids = list(head)
         else:  # a llama.cpp whose state format differs: it reads every prompt itself from now on
+            conversation.ids = list(head[:kept])  # a refused write leaves the sequence as it was before it
             warnings.warn("llama.cpp did not take torch's keys/values (another llama-cpp-python version "
                           "than Rosetta's pin?); it reads prompts itself, more slowly", stacklevel=2)
             self.prompt_reader = None
@@ -268,16 +270,32 @@ class LlamaCppDecoder(ConversationDecoder):
         batch.logits[count - 1] = int(last)  # logits for the prompt's last position only
         return batch
 
-    def _import(self, sequence: int, cache: Any, length: int) -> bool:
-        """Make llama.cpp's ``sequence`` hold the first ``length`` positions of a torch ``StaticCache``, in the
-        layout llama.cpp's own state writer uses (llama-kv-cache.cpp of the pinned version); False if refused."""
+    def _import(self, sequence: int, cache: Any, start: int, end: int) -> bool:
+        """Make llama.cpp's ``sequence`` hold positions ``start``..``end`` - 1 of a torch ``StaticCache`` (and
+        keep what it holds before ``start``); False if llama.cpp refused the state."""
+        if start == 0:
+            return self._write_state(sequence, cache, 0, end)
+        # A state replaces the whole sequence it is written to, so the new positions go to a spare sequence
+        # first and then join this one: in the unified cache that only adds this sequence's id to their cells.
+        spare = self.config.conversations
+        self.bindings.llama_memory_seq_rm(self.memory, sequence, start, -1)
+        written = self._write_state(spare, cache, start, end)
+        if written:
+            self.bindings.llama_memory_seq_cp(self.memory, spare, sequence, start, end)
+        self.bindings.llama_memory_seq_rm(self.memory, spare, -1, -1)
+        return written
+
+    def _write_state(self, sequence: int, cache: Any, start: int, end: int) -> bool:
+        """Replace ``sequence`` with positions ``start``..``end`` - 1 of a torch ``StaticCache``, in the layout
+        llama.cpp's own state writer uses (llama-kv-cache.cpp of the pinned version); False if refused."""
+        length = end - start
         cells = np.zeros(length, dtype=[("position", "<i4"), ("sequences", "<u4"), ("sequence", "<i4")])
-        cells["position"], cells["sequences"], cells["sequence"] = np.arange(length), 1, sequence
+        cells["position"], cells["sequences"], cells["sequence"] = np.arange(start, end), 1, sequence
         layers = cache.layers
         parts = [struct.pack("<IiII", STATE_MAGIC, sequence, 1, length), cells.tobytes(),
                  struct.pack("<II", 1, len(layers))]  # values transposed (no flash attention), layer count
         for layer in layers:
-            keys = layer.keys[0, :, :length]  # (kv heads, length, head dim), rotary halves split
+            keys = layer.keys[0, :, start:end]  # (kv heads, length, head dim), rotary halves split
             heads, _, dim = keys.shape
             # The GGUF interleaves each head's two rotary halves (gguf_lora.regroup_rotary_rows), so its
             # rotated keys are ours with each head's dims interleaved the same way.
@@ -285,7 +303,7 @@ class LlamaCppDecoder(ConversationDecoder):
             rows = keys.permute(1, 0, 2).reshape(length, heads * dim)
             parts += [struct.pack("<iQ", self.bindings.GGML_TYPE_F16, heads * dim * 2), _half_bytes(rows)]
         for layer in layers:
-            values = layer.values[0, :, :length]  # (kv heads, length, head dim) -> one row per dim
+            values = layer.values[0, :, start:end]  # (kv heads, length, head dim) -> one row per dim
             heads, _, dim = values.shape
             parts += [struct.pack("<iII", self.bindings.GGML_TYPE_F16, 2, heads * dim),
                       _half_bytes(values.permute(0, 2, 1).reshape(heads * dim, length))]

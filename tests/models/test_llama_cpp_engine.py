@@ -227,6 +227,29 @@ def test_torch_reads_long_new_parts_and_llama_cpp_short_ones(embedded_model, hyb
 
 
 @needs_llama_cpp
+def test_a_follow_up_read_by_torch_writes_only_its_new_positions(embedded_model, decoder, hybrid, monkeypatch) -> None:
+    """llama.cpp keeps the cells it holds (the first turn, its own reply); only what torch read past them is
+    written, and the next-token logits still match llama.cpp's own read of the whole conversation."""
+    writes: list[tuple[int, int]] = []
+    write = hybrid._write_state
+    monkeypatch.setattr(hybrid, "_write_state", lambda *args: (writes.append(args[2:]), write(*args))[1])
+    hybrid.forget()
+    first = prompt_ids(embedded_model, "Tell me about the sea.")
+    reply = hybrid.generate(first, SamplingOptions(max_new_tokens=6))
+    assert writes == [(0, len(first) - 1)]  # a new conversation: written whole
+    follow_up = prompt_ids(embedded_model, "Tell me about the sea.", embedded_model.tokenizer.decode(reply, skip_special_tokens=True),
+                           "Now tell me, at length and in detail, about the rivers that flow into it and the towns along them.")
+    kept = shared_length(hybrid.cached_ids, follow_up)
+    assert kept >= len(first)
+    from_torch = hybrid.prefill(follow_up)[0]
+    assert writes[1:] == [(kept, len(follow_up) - 1)]
+    decoder.forget()
+    own = decoder.prefill(follow_up)[0]
+    assert torch.nn.functional.cosine_similarity(own, from_torch, dim=0) > 0.99
+    assert own[from_torch.argmax()] > own.max() - 1.0
+
+
+@needs_llama_cpp
 def test_a_refused_state_falls_back_to_llama_cpp_reading_the_prompt(embedded_model, monkeypatch) -> None:
     # Two fresh contexts, so both put the prompt in the same cache cells: llama.cpp's logits move slightly with
     # the cells a sequence occupies, enough to flip a near tie between contexts with different histories.
