@@ -52,12 +52,10 @@ class LlamaCppConfig:
     conversations: int = 4  # conversations kept, each one llama.cpp sequence
     threads: int | None = None  # None: torch's thread count (the physical cores)
     batch: int = 512  # prompt tokens per forward
-    # Read a prompt with torch when llama.cpp would read more new tokens than this, and torch (which does not
-    # hold the replies llama.cpp decoded) would read fewer than ``torch_prompt_ratio`` times as many: torch
-    # read prompts 3-4x faster here, and its forward costs about a decode step even for a few tokens.
-    # None: llama.cpp reads every prompt itself.
+    # Read a prompt's new part with torch when it is longer than this (torch first takes the keys/values of
+    # what llama.cpp decoded and it did not: the replies). Torch read prompts 2-4x faster here, but its forward
+    # costs about a decode step even for a few tokens. None: llama.cpp reads every prompt itself.
     torch_prompt_over: int | None = 16
-    torch_prompt_ratio: float = 3.0
 
 
 STATE_MAGIC = 0xAF143CD8  # llama.cpp's sequence-state header (llama-context.cpp, io_magic)
@@ -70,10 +68,26 @@ class TorchPromptReader:
         self.decoder = LeanDecoder(model)
         self.adapter = adapter  # a LoraSwitch: on in the torch weights for prompts that want the adapter
 
-    def new_tokens(self, prompt: list[Hashable], key: Any) -> int:
-        """How many of ``prompt``'s positions torch would compute."""
-        held = [shared_length(held.ids, prompt) for held in self.decoder.conversations if held.key == key]
-        return len(prompt) - max(held, default=0)
+    def held(self, prompt: list[Hashable], key: Any) -> tuple[Any, int]:
+        """The torch conversation ``prompt`` carries on, and how many of its positions that already holds."""
+        conversation = self.decoder._conversation_for(prompt, key)
+        return conversation, shared_length(conversation.ids, prompt)
+
+    def take(self, conversation: Any, prompt: list[Hashable], start: int, keys: list[torch.Tensor],
+             values: list[torch.Tensor]) -> None:
+        """Make ``conversation`` hold ``prompt``, given the keys/values (per layer: kv heads, positions, head
+        dim) of its positions from ``start`` on, computed elsewhere."""
+        self.decoder._room_for(conversation, len(prompt))
+        if len(conversation.ids) < start:  # a grown cache that could not keep what it held: torch reads it all
+            return
+        with torch.inference_mode():  # the caches' tensors were made under it (by the forwards that fill them)
+            for layer, layer_keys, layer_values in zip(conversation.cache.layers, keys, values):
+                if not getattr(layer, "is_initialized", False):  # a cache no forward has written yet
+                    layer.lazy_initialization(layer_keys[None], layer_values[None])
+                layer.keys[0, :, start:len(prompt)] = layer_keys.to(layer.keys.device, layer.keys.dtype)
+                layer.values[0, :, start:len(prompt)] = layer_values.to(layer.values.device, layer.values.dtype)
+                layer.cumulative_length.fill_(len(prompt))  # the next forward writes after these, not over them
+        conversation.ids = list(prompt)
 
     def read(self, prompt: list[Hashable], key: Any, embeds: torch.Tensor | None) -> Any:
         """The torch cache holding ``prompt`` (ids, or digests of the rows of ``embeds``)."""
@@ -221,11 +235,16 @@ class LlamaCppDecoder(ConversationDecoder):
         # All but the last position: llama.cpp computes that one, so the first token, like every later one,
         # comes from llama.cpp's weights.
         head = prompt[:-1]
-        llama_reads = len(head) - shared_length(conversation.ids, head)
-        torch_reads = self.prompt_reader.new_tokens(head, key)
-        if llama_reads <= self.config.torch_prompt_over or torch_reads >= self.config.torch_prompt_ratio * llama_reads:
+        kept = shared_length(conversation.ids, head)  # llama.cpp's own cells up to here stay; torch's fill the rest
+        if len(head) - kept <= self.config.torch_prompt_over:
             return
-        kept = len(head) - llama_reads  # llama.cpp's own cells up to here stay; torch's fill the rest
+        # What llama.cpp holds and torch does not (the replies it decoded) goes to torch, so that torch reads
+        # only the new part instead of re-reading the replies.
+        held, start = self.prompt_reader.held(head[:kept], key)
+        if start < kept:
+            exported = self._export(conversation.cache, start, kept)
+            if exported is not None:
+                self.prompt_reader.take(held, head[:kept], start, *exported)
         conversation.ids = []  # claimed again once the keys/values are in
         cache = self.prompt_reader.read(head, key, embeds[:, :-1] if embeds is not None else None)
         if self._import(conversation.cache, cache, kept, len(head)):
@@ -284,6 +303,54 @@ class LlamaCppDecoder(ConversationDecoder):
             self.bindings.llama_memory_seq_cp(self.memory, spare, sequence, start, end)
         self.bindings.llama_memory_seq_rm(self.memory, spare, -1, -1)
         return written
+
+    def _export(self, sequence: int, start: int, end: int) -> tuple[list[torch.Tensor], list[torch.Tensor]] | None:
+        """The keys and values ``sequence`` holds at positions ``start``..``end`` - 1, per layer in torch's
+        layout (kv heads, positions, head dim; float32); None where the state is not in the format
+        ``_write_state`` writes (another llama.cpp)."""
+        spare = self.config.conversations
+        self.bindings.llama_memory_seq_cp(self.memory, sequence, spare, start, end)  # the range alone, no copy
+        try:
+            size = self.bindings.llama_state_seq_get_size(self.context, spare)
+            buffer = (ctypes.c_uint8 * size)()
+            written = self.bindings.llama_state_seq_get_data(self.context, buffer, size, spare)
+        finally:
+            self.bindings.llama_memory_seq_rm(self.memory, spare, -1, -1)
+        state = memoryview(buffer)[:written]
+        magic, _, streams, count = struct.unpack_from("<IiII", state)
+        if magic != STATE_MAGIC or streams != 1 or count != end - start:
+            return None
+        cells = np.frombuffer(state, dtype=[("position", "<i4"), ("sequences", "<u4"), ("sequence", "<i4")],
+                              count=count, offset=16)
+        if (cells["sequences"] != 1).any():
+            return None
+        order = torch.from_numpy(np.argsort(cells["position"]))  # cells sit wherever the cache had room
+        offset = 16 + cells.nbytes
+        transposed, layers = struct.unpack_from("<II", state, offset)
+        offset += 8
+        keys: list[torch.Tensor] = []
+        for _ in range(layers):
+            kind, row = struct.unpack_from("<iQ", state, offset)
+            if kind != self.bindings.GGML_TYPE_F16 or not transposed:
+                return None
+            rows = np.frombuffer(state, dtype=np.float16, count=count * row // 2, offset=offset + 12)
+            offset += 12 + count * row
+            keys.append(torch.from_numpy(rows.astype(np.float32)).reshape(count, -1)[order])
+        values: list[torch.Tensor] = []
+        for _ in range(layers):
+            kind, _, width = struct.unpack_from("<iII", state, offset)
+            if kind != self.bindings.GGML_TYPE_F16:
+                return None
+            rows = np.frombuffer(state, dtype=np.float16, count=width * count, offset=offset + 12)
+            offset += 12 + width * count * 2
+            values.append(torch.from_numpy(rows.astype(np.float32)).reshape(width, count)[:, order])
+        heads = self.bindings.llama_model_n_head_kv(self.model)
+        dim = keys[0].shape[1] // heads
+        # Undo what _write_state does: keys back from the GGUF's interleaved rotary halves, values untransposed.
+        keys = [key.reshape(count, heads, dim // 2, 2).transpose(-1, -2).reshape(count, heads, dim).permute(1, 0, 2)
+                for key in keys]
+        values = [value.reshape(heads, dim, count).permute(0, 2, 1) for value in values]
+        return keys, values
 
     def _write_state(self, sequence: int, cache: Any, start: int, end: int) -> bool:
         """Replace ``sequence`` with positions ``start``..``end`` - 1 of a torch ``StaticCache``, in the layout

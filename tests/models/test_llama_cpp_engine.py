@@ -227,26 +227,52 @@ def test_torch_reads_long_new_parts_and_llama_cpp_short_ones(embedded_model, hyb
 
 
 @needs_llama_cpp
-def test_a_follow_up_read_by_torch_writes_only_its_new_positions(embedded_model, decoder, hybrid, monkeypatch) -> None:
-    """llama.cpp keeps the cells it holds (the first turn, its own reply); only what torch read past them is
-    written, and the next-token logits still match llama.cpp's own read of the whole conversation."""
+def test_a_follow_up_moves_only_what_each_side_lacks(embedded_model, decoder, hybrid, monkeypatch) -> None:
+    """Torch takes llama.cpp's keys/values of the reply it decoded and computes only the new turn; llama.cpp
+    keeps its cells and is given only the new turn's. The next-token logits still match llama.cpp's own read
+    of the whole conversation."""
     writes: list[tuple[int, int]] = []
     write = hybrid._write_state
     monkeypatch.setattr(hybrid, "_write_state", lambda *args: (writes.append(args[2:]), write(*args))[1])
+    computed: list[int] = []
+    torch_forward = hybrid.prompt_reader.decoder._forward
+    monkeypatch.setattr(hybrid.prompt_reader.decoder, "_forward",
+                        lambda conversation, ids, *rest: (computed.append(len(ids)), torch_forward(conversation, ids, *rest))[1])
     hybrid.forget()
+    hybrid.prompt_reader.decoder.forget()
     first = prompt_ids(embedded_model, "Tell me about the sea.")
     reply = hybrid.generate(first, SamplingOptions(max_new_tokens=6))
-    assert writes == [(0, len(first) - 1)]  # a new conversation: written whole
+    assert writes == [(0, len(first) - 1)] and computed == [len(first) - 1]  # a new conversation: read whole
     follow_up = prompt_ids(embedded_model, "Tell me about the sea.", embedded_model.tokenizer.decode(reply, skip_special_tokens=True),
                            "Now tell me, at length and in detail, about the rivers that flow into it and the towns along them.")
     kept = shared_length(hybrid.cached_ids, follow_up)
     assert kept >= len(first)
     from_torch = hybrid.prefill(follow_up)[0]
     assert writes[1:] == [(kept, len(follow_up) - 1)]
+    assert computed[1:] == [len(follow_up) - 1 - kept]  # not the reply: its keys/values came from llama.cpp
     decoder.forget()
     own = decoder.prefill(follow_up)[0]
     assert torch.nn.functional.cosine_similarity(own, from_torch, dim=0) > 0.99
     assert own[from_torch.argmax()] > own.max() - 1.0
+
+
+@needs_llama_cpp
+@pytest.mark.parametrize("start", [0, 9])
+def test_keys_and_values_come_back_from_llama_cpp_as_torch_wrote_them(embedded_model, hybrid, start: int) -> None:
+    """Torch's float32 keys/values, written into llama.cpp (f16) and read back: the same numbers in torch's layout."""
+    ids = prompt_ids(embedded_model, "Write a haiku about rain on a tin roof.")
+    hybrid.forget()
+    cache = hybrid.prompt_reader.read(ids, False, None)
+    sequence = 1
+    assert hybrid._write_state(sequence, cache, 0, len(ids))
+    try:
+        keys, values = hybrid._export(sequence, start, len(ids))
+    finally:
+        hybrid.bindings.llama_memory_seq_rm(hybrid.memory, sequence, -1, -1)
+    assert len(keys) == len(values) == len(cache.layers)
+    for layer, layer_keys, layer_values in zip(cache.layers, keys, values):
+        torch.testing.assert_close(layer_keys, layer.keys[0, :, start:len(ids)], rtol=2e-3, atol=2e-3)
+        torch.testing.assert_close(layer_values, layer.values[0, :, start:len(ids)], rtol=2e-3, atol=2e-3)
 
 
 @needs_llama_cpp
