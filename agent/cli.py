@@ -29,7 +29,7 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--device-map", help='accelerate placement for models larger than one GPU, e.g. "auto"')
     group.add_argument("--engine", choices=ENGINES, default="torch",
                        help="what runs the embedded default: torch (float32, default) or llama.cpp (its 4-bit GGUF "
-                            "weights, about 3x faster decoding on a CPU; needs scripts/setup.sh --llama-cpp)")
+                            "weights, about 3.5x faster decoding on a CPU; needs scripts/setup.sh --llama-cpp)")
 
 
 def _add_generation_arguments(parser: argparse.ArgumentParser) -> None:
