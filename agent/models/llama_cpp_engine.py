@@ -317,6 +317,8 @@ class LlamaCppDecoder(ConversationDecoder):
         finally:
             self.bindings.llama_memory_seq_rm(self.memory, spare, -1, -1)
         state = memoryview(buffer)[:written]
+        if written < 16:  # llama.cpp could not write it (it logs why): torch reads the reply itself
+            return None
         magic, _, streams, count = struct.unpack_from("<IiII", state)
         if magic != STATE_MAGIC or streams != 1 or count != end - start:
             return None
