@@ -199,6 +199,11 @@ class LlamaCppDecoder(ConversationDecoder):
 
     # ConversationDecoder ----------------------------------------------------------------------------
 
+    def forget(self) -> None:
+        super().forget()
+        if self.prompt_reader is not None:  # torch's caches of the same conversations go too
+            self.prompt_reader.decoder.forget()
+
     def fits(self, prompt_length: int) -> bool:
         # Always taken: the torch fallback would run without the adapter this engine holds. A prompt past the
         # context fails in _room_for with a one-line error instead.
@@ -240,7 +245,7 @@ class LlamaCppDecoder(ConversationDecoder):
             return
         # What llama.cpp holds and torch does not (the replies it decoded) goes to torch, so that torch reads
         # only the new part instead of re-reading the replies.
-        held, start = self.prompt_reader.held(head[:kept], key)
+        held, start = self.prompt_reader.held(head[:kept], key) if kept else (None, 0)
         if start < kept:
             exported = self._export(conversation.cache, start, kept)
             if exported is not None:

@@ -257,6 +257,20 @@ def test_a_follow_up_moves_only_what_each_side_lacks(embedded_model, decoder, hy
 
 
 @needs_llama_cpp
+def test_forget_drops_torchs_copy_of_the_conversations_too(embedded_model, hybrid, monkeypatch) -> None:
+    """After forget() a conversation starts from nothing on both sides (benchmarks of first turns rely on it)."""
+    computed: list[int] = []
+    torch_forward = hybrid.prompt_reader.decoder._forward
+    monkeypatch.setattr(hybrid.prompt_reader.decoder, "_forward",
+                        lambda conversation, ids, *rest: (computed.append(len(ids)), torch_forward(conversation, ids, *rest))[1])
+    ids = prompt_ids(embedded_model, "Write a long story about a dragon who learns to paint, with many colours.")
+    for _ in range(2):
+        hybrid.forget()
+        hybrid.prefill(ids)
+    assert computed == [len(ids) - 1, len(ids) - 1]
+
+
+@needs_llama_cpp
 @pytest.mark.parametrize("start", [0, 9])
 def test_keys_and_values_come_back_from_llama_cpp_as_torch_wrote_them(embedded_model, hybrid, start: int) -> None:
     """Torch's float32 keys/values, written into llama.cpp (f16) and read back: the same numbers in torch's layout."""
