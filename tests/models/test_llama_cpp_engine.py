@@ -268,6 +268,9 @@ def test_forget_drops_torchs_copy_of_the_conversations_too(embedded_model, hybri
         hybrid.forget()
         hybrid.prefill(ids)
     assert computed == [len(ids) - 1, len(ids) - 1]
+    hybrid.forget()  # and llama.cpp's cells: decode steps attend to every used cell of the shared cache
+    assert [hybrid.bindings.llama_memory_seq_pos_max(hybrid.memory, sequence)
+            for sequence in range(hybrid.config.conversations + 1)] == [-1] * (hybrid.config.conversations + 1)
 
 
 @needs_llama_cpp
