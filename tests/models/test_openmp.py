@@ -14,11 +14,11 @@ import torch
 
 from agent.messages import Message
 from agent.models.base import GenerationOptions
-from agent.models.openmp import _libgomp, release_openmp_workers
+from agent.models.openmp import _loaded_libgomps, release_openmp_workers
 from agent.models.registry import load_model
 from tests.tiny_models import build_tiny_llama
 
-pytestmark = pytest.mark.skipif(torch.get_num_threads() < 2 or _libgomp() is None,
+pytestmark = pytest.mark.skipif(torch.get_num_threads() < 2 or not _loaded_libgomps(),
                                 reason="needs torch on libgomp with 2 or more threads (one thread has no workers)")
 
 
@@ -58,6 +58,14 @@ def test_release_ends_the_calling_threads_workers() -> None:
     started, alive = workers_after(lambda: release_openmp_workers())
     assert started  # the parallel sum did start workers
     assert alive == set()
+
+
+def test_release_reaches_torchs_libgomp_when_another_is_loaded_too() -> None:
+    """faiss-cpu bundles its own libgomp; with it loaded, torch's workers must still end."""
+    pytest.importorskip("faiss")
+    assert len(_loaded_libgomps()) >= 2
+    started, alive = workers_after(lambda: release_openmp_workers())
+    assert started and alive == set()
 
 
 def test_workers_stay_without_a_release() -> None:
