@@ -259,11 +259,19 @@ def copy_into(small: StaticCache, big: StaticCache, length: int) -> bool:
     if not copyable:  # checked before any copy, so a refusal leaves ``big`` untouched
         return False
     for old, new in zip(small.layers, big.layers):
-        new.lazy_initialization(old.keys, old.values)  # allocates as a first update would: heads, dtype, device
-        new.keys[:, :, :length] = old.keys[:, :, :length]
-        new.values[:, :, :length] = old.values[:, :, :length]
-        new.cumulative_length.fill_(length)
+        write_positions(new, 0, old.keys[0, :, :length], old.values[0, :, :length])
     return True
+
+
+def write_positions(layer: Any, start: int, keys: torch.Tensor, values: torch.Tensor) -> None:
+    """Put ``keys``/``values`` (kv heads, positions, head dim) into one StaticCache layer (batch 1) from
+    position ``start`` on, and count them as held: the next forward writes after them, not over them."""
+    end = start + keys.shape[1]
+    if not getattr(layer, "is_initialized", False):  # allocates as a first update would: heads, dtype, device
+        layer.lazy_initialization(keys[None], values[None])
+    layer.keys[0, :, start:end] = keys.to(layer.keys.device, layer.keys.dtype)
+    layer.values[0, :, start:end] = values.to(layer.values.device, layer.values.dtype)
+    layer.cumulative_length.fill_(end)
 
 
 def next_token(scores: torch.Tensor, options: SamplingOptions, generator: torch.Generator | None = None) -> int:

@@ -41,6 +41,7 @@ from agent.models.lean_decode import (
     LeanDecoder,
     row_digest,
     shared_length,
+    write_positions,
 )
 
 INSTALL_HINT = "install it with `scripts/setup.sh --llama-cpp` (or pip install 'rosetta-agent[llama-cpp]')"
@@ -82,11 +83,7 @@ class TorchPromptReader:
             return
         with torch.inference_mode():  # the caches' tensors were made under it (by the forwards that fill them)
             for layer, layer_keys, layer_values in zip(conversation.cache.layers, keys, values):
-                if not getattr(layer, "is_initialized", False):  # a cache no forward has written yet
-                    layer.lazy_initialization(layer_keys[None], layer_values[None])
-                layer.keys[0, :, start:len(prompt)] = layer_keys.to(layer.keys.device, layer.keys.dtype)
-                layer.values[0, :, start:len(prompt)] = layer_values.to(layer.values.device, layer.values.dtype)
-                layer.cumulative_length.fill_(len(prompt))  # the next forward writes after these, not over them
+                write_positions(layer, start, layer_keys, layer_values)
         conversation.ids = list(prompt)
 
     def read(self, prompt: list[Hashable], key: Any, embeds: torch.Tensor | None) -> Any:
