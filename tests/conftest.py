@@ -58,3 +58,8 @@ def embedded_model():
     from agent.models.embedded import load_embedded_model
 
     return load_embedded_model(progress=False)
+
+
+# report_guard: a failure whose traceback hits CPython 3.11.7's AST race is reported, not an INTERNALERROR.
+# pytester: tests that run pytest itself (the guard's own test).
+pytest_plugins = ["tests.report_guard", "pytester"]

@@ -209,3 +209,20 @@ def test_chats_are_remembered_and_forgotten_on_request(tmp_path: Path) -> None:
 
     quiet = rosetta("chat", "--memory", str(store), "--no-memory", "--max-new-tokens", "4", "Hi")
     assert quiet.returncode == 0 and "(3 of 3 shown)" in rosetta("memory", "--folder", str(store), "list").stdout
+
+
+def test_version_prints_the_installed_version() -> None:
+    from importlib.metadata import version
+
+    result = rosetta("--version", timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == f"rosetta {version('rosetta-agent')}"
+
+
+def test_api_key_means_the_server_key_on_serve_and_the_endpoint_key_on_chat() -> None:
+    from agent.cli import build_parser
+
+    parser = build_parser()
+    serve = parser.parse_args(["serve", "--api-key", "mine", "--key", "also-mine", "--upstream-api-key", "theirs"])
+    assert serve.key == ["mine", "also-mine"] and serve.api_key == "theirs"
+    chat = parser.parse_args(["chat", "--api-key", "theirs", "hi"])
+    assert chat.api_key == "theirs"

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from agent.errors import ModelLoadError
+from agent.extras import require
 from agent.media import ImageSource, load_image
 from tools.base import IMAGE_ARGUMENTS, Tool, ToolContext, ToolInputError, pick_image
 
@@ -41,12 +42,7 @@ class TextLine:
 @cache
 def _engine() -> Any:
     """Loaded on first use and kept: a load reads three ONNX models (0.3-0.4 s here, more on a cold disk)."""
-    try:
-        from rapidocr_onnxruntime import RapidOCR
-    except ImportError as error:
-        raise ModelLoadError(
-            f"OCR needs rapidocr-onnxruntime ({error}); pip install rapidocr-onnxruntime==1.4.4"
-        ) from None
+    RapidOCR = require("rapidocr_onnxruntime", "ocr", "reading text (OCR)").RapidOCR
     try:
         # text_score=0: every line comes back and read_text filters by its own min_confidence, so a call never
         # changes the shared engine. det_limit_type="max": detect at the image's own size; the default ("min",

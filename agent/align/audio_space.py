@@ -26,6 +26,7 @@ from torch.nn import functional as F
 
 from agent.align.text_encoder import PACKAGED
 from agent.errors import ModelLoadError
+from agent.extras import require
 
 SHIPPED_AUDIO = Path(__file__).parent / "weights"
 WINDOW_SAMPLES = 30 * 16_000
@@ -52,6 +53,8 @@ class WhisperFrames:
     def __init__(self, model: str = "tiny.en", frame_pool: int = 2, device: str = "cpu"):
         from agent.speech.engines import load_engine
 
+        # The features are openai-whisper's own log-mel spectrogram (the tower was trained on exactly these).
+        self._whisper = require("whisper", "whisper", "the audio tower")
         engine = load_engine("transformers", model, device=device, progress=False)
         self.encoder = engine.model.model.encoder.float().eval()
         self.encoder.requires_grad_(False)
@@ -60,8 +63,7 @@ class WhisperFrames:
 
     @torch.inference_mode()
     def __call__(self, samples: np.ndarray) -> torch.Tensor:
-        import whisper
-
+        whisper = self._whisper
         samples = np.asarray(samples, dtype=np.float32)
         if len(samples) < MIN_SAMPLES:
             samples = np.pad(samples, (0, MIN_SAMPLES - len(samples)))

@@ -22,6 +22,8 @@ import torch
 from accelerate import Accelerator
 from tqdm import tqdm
 
+from agent.extras import require
+
 
 def shard(step: int, batch_size: int, rank: int = 0, world: int = 1) -> range:
     """The data indices this process trains on at ``step``: its slice of the step's batch."""
@@ -140,8 +142,7 @@ def optimizer_step(run: "TrainingRun", loss: torch.Tensor, optimizer: Any, sched
 
 def plot_history(history: list[dict[str, float]], path: Path, title: str, smooth: int = 20) -> None:
     """One panel per logged value against step, raw in grey and a running mean on top; saved as PNG."""
-    import matplotlib
-
+    matplotlib = require("matplotlib", "train", "plotting training curves")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

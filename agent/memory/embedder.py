@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from agent.errors import MediaError, RosettaError
+from agent.extras import installed
 from agent.messages import AudioBlock
 from agent.speech.transcriber import TranscribeOptions
 
@@ -25,7 +26,7 @@ from agent.speech.transcriber import TranscribeOptions
 class EmbedderConfig:
     space: str = "rosetta"  # rosetta | a trained vision folder | hf:<CLIP/SigLIP> (agent.align.space.load_space)
     device: str = "cpu"
-    ocr: bool = True  # read the text in images and keep it with them
+    ocr: bool = True  # read the text in images and keep it with them, where the ocr extra is installed
     speech: TranscribeOptions = field(default_factory=TranscribeOptions)
     audio: str = "transcript"  # transcript | tower (see above)
 
@@ -99,7 +100,8 @@ class MemoryEmbedder:
         return text
 
     def read_text(self, image: Image.Image) -> str:
-        if not self.config.ocr:
+        # Reading is an addition to the image's vector, not a requirement: a core install stores images unread.
+        if not self.config.ocr or not installed("rapidocr_onnxruntime"):
             return ""
         from tools.read_text import join_lines, read_text
 

@@ -30,6 +30,7 @@ from transformers.models.auto.modeling_auto import (
 )
 
 from agent.errors import ModelLoadError
+from agent.extras import require
 from agent.messages import Message
 from agent.models.base import (
     Capabilities,
@@ -63,6 +64,8 @@ def is_vision_language(config: Any) -> bool:
 
 
 def _quantization_config(kind: str, compute_dtype: torch.dtype) -> BitsAndBytesConfig:
+    if kind in QUANTIZATIONS:  # transformers only checks for bitsandbytes when the weights load, in a long message
+        require("bitsandbytes", "quantize", f"{kind} quantization")
     if kind == "4bit":
         return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute_dtype)
     if kind == "8bit":

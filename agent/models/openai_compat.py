@@ -11,7 +11,6 @@ import os
 from dataclasses import dataclass
 from typing import Any, Generator
 
-import httpx
 import openai
 
 from agent.errors import EndpointError
@@ -61,7 +60,8 @@ class OpenAIChatModel(ChatModel):
         self.client = openai.OpenAI(
             base_url=config.base_url,
             api_key=config.api_key or os.environ.get("OPENAI_API_KEY") or "not-needed",
-            timeout=httpx.Timeout(config.read_timeout_s, connect=config.connect_timeout_s),
+            # openai's own Timeout: httpx's before openai 3, httpx2's since; an httpx.Timeout is refused by openai 3.
+            timeout=openai.Timeout(config.read_timeout_s, connect=config.connect_timeout_s),
             max_retries=config.max_retries,
         )
         self.model_name = config.model_name or self._only_model()

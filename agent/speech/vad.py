@@ -8,13 +8,13 @@ from so segment times map back to the recording. Memory holds one chunk, never t
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from agent.errors import ModelLoadError
+from agent.extras import package_folder, require
 from agent.media import SPEECH_SAMPLE_RATE
 
 FRAME = 512  # samples Silero scores at a time at 16 kHz (32 ms)
@@ -34,10 +34,8 @@ class VADConfig:
 
 
 def _silero_model_path() -> Path:
-    spec = importlib.util.find_spec("silero_vad")  # found, not imported: importing it sets torch to 1 thread
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelLoadError("silero-vad is not installed; run `pip install silero-vad`")
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / _MODEL_FILE
+    # Found, not imported: importing silero_vad sets torch to 1 thread.
+    path = package_folder("silero_vad", "speech", "voice-activity detection (Silero VAD)") / "data" / _MODEL_FILE
     if not path.is_file():
         raise ModelLoadError(f"silero-vad has no {_MODEL_FILE}; install silero-vad>=6.2")
     return path
@@ -47,8 +45,7 @@ class SileroScorer:
     """Speech probability per 32 ms frame of a 16 kHz stream fed in pieces of any length."""
 
     def __init__(self) -> None:
-        import onnxruntime
-
+        onnxruntime = require("onnxruntime", "speech", "voice-activity detection (Silero VAD)")
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = options.inter_op_num_threads = 1
         self.session = onnxruntime.InferenceSession(str(_silero_model_path()), options, providers=["CPUExecutionProvider"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import openai
 import pytest
 
 from agent.errors import EndpointError
@@ -57,3 +58,10 @@ def test_unreachable_endpoint_and_bad_url() -> None:
         OpenAIChatModel(OpenAIEndpointConfig("http://127.0.0.1:9/v1", max_retries=0))
     with pytest.raises(EndpointError, match="must start with http"):
         OpenAIChatModel(OpenAIEndpointConfig("localhost:8000/v1"))
+
+
+def test_the_configured_timeouts_reach_the_client() -> None:
+    # openai 3 takes only its own Timeout type (built on httpx2), older releases httpx's: openai.Timeout is both.
+    config = OpenAIEndpointConfig("http://127.0.0.1:9/v1", model_name="m", connect_timeout_s=2.5, read_timeout_s=30)
+    timeout = OpenAIChatModel(config).client.timeout
+    assert isinstance(timeout, openai.Timeout) and (timeout.connect, timeout.read) == (2.5, 30)

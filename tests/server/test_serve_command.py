@@ -33,7 +33,9 @@ def _rosetta(*args: str) -> list[str]:
 def test_serve_starts_on_loopback_and_answers(tmp_path):
     port = free_port()
     env = {**os.environ, "ROSETTA_SERVER_KEYS": "sk-a, sk-b"}
-    process = subprocess.Popen(_rosetta("serve", "--port", str(port)), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # --api-key protects the server itself, as in vLLM and llama.cpp's server (beside the environment's keys).
+    process = subprocess.Popen(_rosetta("serve", "--port", str(port), "--api-key", "sk-c"), env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -44,10 +46,21 @@ def test_serve_starts_on_loopback_and_answers(tmp_path):
                 assert process.poll() is None and time.monotonic() < deadline, process.stderr.read() if process.poll() is not None else "timeout"
                 time.sleep(0.5)
         assert health["auth"] is True
-        reply = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", headers={"Authorization": "Bearer sk-b"}, timeout=60,
-                           json={"model": "rosetta", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4})
-        assert reply.status_code == 200
+        body = {"model": "rosetta", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        assert httpx.post(url, json=body, timeout=60).status_code == 401
+        for key in ("sk-b", "sk-c"):
+            assert httpx.post(url, headers={"Authorization": f"Bearer {key}"}, timeout=60, json=body).status_code == 200
         assert _listening_addresses(port) == ["127.0.0.1"]  # loopback only, by default
+        # Rosetta's own chat against its own server, through the installed openai client (the README's pairing).
+        question = "What is the capital of France? Answer in one word."
+        chat = subprocess.run(_rosetta("chat", "--model", f"openai:http://127.0.0.1:{port}/v1", "--api-key", "sk-c",
+                                       "--no-tools", "--no-memory", "--max-new-tokens", "8", question),
+                              capture_output=True, text=True, timeout=120)
+        assert chat.returncode == 0 and "Paris" in chat.stdout, chat.stderr
+        refused = subprocess.run(_rosetta("chat", "--model", f"openai:http://127.0.0.1:{port}/v1", "--api-key", "wrong",
+                                          "--no-tools", "--no-memory", question), capture_output=True, text=True, timeout=120)
+        assert refused.returncode == 2 and "refused the API key" in refused.stderr
     finally:
         process.terminate()
         process.wait(30)

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from agent.errors import ModelLoadError
+from agent.extras import require
 from agent.speech.engines.base import DecodeOptions, SpeechEngine
 from agent.speech.model_source import REMOTE, WhisperSource, ct2_folder
 from agent.speech.transcript import Segment
@@ -18,7 +19,8 @@ class FasterWhisperEngine(SpeechEngine):
 
     def __init__(self, source: WhisperSource, device: torch.device, compute_type: str = "auto", progress: bool = True):
         import huggingface_hub
-        from faster_whisper import WhisperModel
+
+        WhisperModel = require("faster_whisper", "speech", "the faster-whisper engine").WhisperModel
 
         on_gpu = device.type == "cuda"
         if compute_type == "auto":

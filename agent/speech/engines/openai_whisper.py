@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from agent.errors import ModelLoadError
+from agent.extras import require
 from agent.speech.engines.base import DecodeOptions, SpeechEngine
 from agent.speech.model_source import CT2, WhisperSource, openai_checkpoint
 from agent.speech.transcript import Segment
@@ -18,8 +19,7 @@ class OpenAIWhisperEngine(SpeechEngine):
     name = "openai-whisper"
 
     def __init__(self, source: WhisperSource, device: torch.device, progress: bool = True):
-        import whisper
-
+        whisper = require("whisper", "whisper", "the openai-whisper engine")
         location = openai_checkpoint(source, progress)
         try:
             self.model = whisper.load_model(location, device=str(device))
