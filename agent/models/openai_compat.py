@@ -68,14 +68,18 @@ class OpenAIChatModel(ChatModel):
         self.name = f"{self.model_name} @ {config.base_url}"
 
     def _only_model(self) -> str:
+        """The endpoint's only model, or its only chat model where the listing says which is which (rosetta serve
+        lists its core beside the agent, embedding and transcription models, each with a "type")."""
         try:
-            models = [model.id for model in self.client.models.list()]
+            listed = list(self.client.models.list())
         except openai.OpenAIError as error:
             raise _endpoint_error(error, self.config.base_url, None) from None
-        if len(models) != 1:
-            listing = ", ".join(models[:10]) or "none"
-            raise EndpointError(f"{self.config.base_url} serves {len(models)} models ({listing}); pick one with --model-name")
-        return models[0]
+        chat = [model.id for model in listed if (model.model_extra or {}).get("type") == "chat"]
+        models = [model.id for model in listed]
+        if len(models) == 1 or len(chat) == 1:
+            return models[0] if len(models) == 1 else chat[0]
+        listing = ", ".join(models[:10]) or "none"
+        raise EndpointError(f"{self.config.base_url} serves {len(models)} models ({listing}); pick one with --model-name")
 
     def _request(self, messages: list[Message], tools: list[ToolSchema], options: GenerationOptions) -> dict[str, Any]:
         request: dict[str, Any] = {

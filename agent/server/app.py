@@ -151,8 +151,11 @@ class RosettaServer:
 
     def _model_list(self) -> list[dict[str, Any]]:
         created = int(self.started)
-        names = [self.config.model_id, self.config.agent_model_id, SPACE_MODEL, "whisper-1"]
-        return [{"id": name, "object": "model", "created": created, "owned_by": "rosetta"} for name in names]
+        # "type" (not in OpenAI's schema; LM Studio lists one too) lets a client find the chat core among them.
+        kinds = {self.config.model_id: "chat", self.config.agent_model_id: "agent", SPACE_MODEL: "embeddings",
+                 "whisper-1": "transcription"}
+        return [{"id": name, "object": "model", "created": created, "owned_by": "rosetta", "type": kind}
+                for name, kind in kinds.items()]
 
     async def models(self, request: Request) -> Response:
         self.authorize(request)

@@ -51,6 +51,8 @@ def test_health_and_models(client):
     assert health["status"] == "ok" and health["auth"] is False and health["images"] is True
     ids = [model["id"] for model in client.get("/v1/models").json()["data"]]
     assert ids == ["rosetta", "rosetta-agent", "rosetta-space", "whisper-1"]
+    kinds = [model["type"] for model in client.get("/v1/models").json()["data"]]
+    assert kinds == ["chat", "agent", "embeddings", "transcription"]
     assert client.get("/v1/models/rosetta-agent").json()["id"] == "rosetta-agent"
     error_of(client.get("/v1/models/gpt-9"), 404)
     error_of(client.get("/v1/nothing-here"), 404)
