@@ -4,6 +4,7 @@ resumes, the held-out evaluation's scoring rules, and the listing the shipped ad
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -99,3 +100,77 @@ def test_argument_checks():
     assert not argument_ok("timezone", {"kind": "exact"}, "Asia/Tokyo", {})
     assert argument_ok("object", {"kind": "keywords", "words": ["red", "car"]}, "red car", {"object": "the Red Car"})
     assert not argument_ok("object", {"kind": "keywords", "words": ["red", "car"]}, "red car", {"object": "car"})
+
+
+# The held-out set of issue 25 (benchmarks/data/tool_use_heldout.jsonl) -------------------------------------
+
+HELDOUT_SET = EVAL_SET.with_name("tool_use_heldout.jsonl")
+NGRAM = 6  # words: a phrase this long shared with a template is the template's own wording, not a coincidence
+
+
+def _normalised(text: str) -> str:
+    return " ".join(re.findall(r"[\w'%$./:-]+", text.lower())).rstrip(".?!:").strip()
+
+
+def _ngrams(text: str, n: int = NGRAM) -> set[tuple[str, ...]]:
+    words = re.findall(r"[\w']+", text.lower())
+    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
+def generated_requests(concepts, seeds: int = 20_000, scenes: int = 1_500) -> set[str]:
+    """What the training generators write as requests: every text-turn template over many seeds, the spoken
+    transcription turn, small talk, the distilled general requests, and every image-turn template (attached and
+    on a file) over many scenes."""
+    import random
+
+    from agent.align import tool_use_data as data
+    from agent.align.scenes import SceneConfig, generate_scene, scene_seed
+    from agent.align.tool_use_words import SMALL_TALK
+
+    found = {fn(random.Random(seed)).request for fn in data.TEXT_TURNS.values() for seed in range(seeds)}
+    found |= {data.spoken_transcribe_turn(random.Random(seed))[0].request for seed in range(seeds // 10)}
+    found |= {request for request, _ in SMALL_TALK} | set(data.general_requests())
+    for index in range(scenes):
+        scene = generate_scene(scene_seed("train", 30_000_000 + index), concepts, SceneConfig(), "train")
+        for make in data.IMAGE_TURNS.values():
+            rng = random.Random(index)
+            turn = make(rng, scene)
+            if turn is not None:
+                found |= {turn.request, data.on_file(rng, turn).request}
+    return found
+
+
+def test_heldout_set_cannot_be_produced_by_the_generators(concepts):
+    generated = generated_requests(concepts)
+    assert len(generated) > 50_000  # the generators really ran
+    exact = {_normalised(request) for request in generated}
+    grams = set().union(*(_ngrams(request) for request in generated))
+    rows = load_rows(HELDOUT_SET)
+    copied = [row["id"] for row in rows if _normalised(row["request"]) in exact]
+    shared = [row["id"] for row in rows if _ngrams(row["request"]) & grams]
+    assert not copied, f"held-out requests the generators write word for word: {copied}"
+    assert not shared, f"held-out requests sharing a {NGRAM}-word phrase with the generators: {shared}"
+
+
+def test_the_overlap_check_catches_a_generated_request(concepts):
+    # The control: a request in the generators' own words, and one that shares only a phrase, are both caught.
+    generated = generated_requests(concepts, seeds=2_000, scenes=50)
+    sample = sorted(generated)[len(generated) // 2]
+    assert _normalised(sample.upper() + "!") in {_normalised(request) for request in generated}
+    grams = set().union(*(_ngrams(request) for request in generated))
+    assert _ngrams("Hi there: what time is it in Tokyo right now, do you know?") & grams
+
+
+def test_heldout_set_is_large_varied_and_well_formed():
+    rows = load_rows(HELDOUT_SET)
+    kinds = Counter(row["kind"] for row in rows)
+    assert len(rows) >= 400 and len({row["id"] for row in rows}) == len(rows)
+    assert kinds["none"] >= 100 and kinds["multi"] >= 60 and kinds["single"] >= 150
+    schemas = {schema["function"]["name"]: schema["function"]["parameters"] for schema in tool_schemas()}
+    singles = Counter(row["steps"][0]["tool"] for row in rows if row["kind"] == "single")
+    assert set(singles) == set(DEFAULT_TOOL_NAMES)
+    for row in rows:
+        assert (row["kind"] == "none") == (not row["steps"]) and (row["kind"] == "multi") == (len(row["steps"]) > 1)
+        for step in row["steps"]:
+            assert not schema_errors(schemas[step["tool"]], step["arguments"]), row["id"]
+            assert set(step["checks"]) <= set(step["arguments"]), row["id"]
