@@ -40,6 +40,9 @@ if TYPE_CHECKING:
     from agent.memory.memory import Memory
 
 STEP_LIMIT_NOTE = load_prompt("step_limit")
+# Picked by benchmarks/calibrate_call_gate.py (docs/call_gate.json): the most right calls and non-calls on the
+# calibration set, on both engines. The shipped adapter is so sure of itself that the choice lies near 1.
+CALL_THRESHOLD = 0.9995
 
 
 @dataclass
@@ -49,6 +52,10 @@ class AgentConfig:
     parallel_tools: int = 4
     malformed_retries: int = 1
     generation: GenerationOptions = field(default_factory=GenerationOptions)
+    # A turn's first reply may call a tool only when the core gives the call at least this probability (its
+    # first token, ChatModel.tool_call_probability); below it the reply is plain chat, word for word what
+    # --no-tools answers. None: the core alone decides. Calibrated on a set apart from the evaluation (docs/agent.md).
+    call_threshold: float | None = CALL_THRESHOLD
 
 
 class Agent:
@@ -118,6 +125,11 @@ class Agent:
     def schemas(self) -> list[dict[str, Any]]:
         return [tool.schema() for tool in self.tools.values()]
 
+    def offered(self, messages: Sequence[Message]) -> list[dict[str, Any]]:
+        """The schemas of the tools that can work on this conversation (tooling.Tool.needs), in the set's order."""
+        context = ToolContext.of(messages)
+        return [tool.schema() for tool in self.tools.values() if tool.can_work(context)]
+
     # The loop -----------------------------------------------------------------------------------------------
 
     def _loop(self, turn: list[Message]) -> Iterator[Event]:
@@ -125,7 +137,9 @@ class Agent:
         step, usage = 0, Usage()
         while True:
             step += 1
-            tools = self.schemas if step <= self.config.max_steps else []
+            tools = self.offered(self.history + turn) if step <= self.config.max_steps else []
+            if step == 1 and tools and not self._call_likely(turn, tools):
+                tools = []
             notes = [Message.user(STEP_LIMIT_NOTE)] if step > self.config.max_steps and self.tools else []
             stream = None
             try:
@@ -166,6 +180,14 @@ class Agent:
             for result, seconds in self._run_calls(message.tool_calls, ToolContext.of(self.history + turn)):
                 turn.append(Message.tool(result))
                 yield ToolResultEvent(result, step, seconds)
+
+    def _call_likely(self, turn: list[Message], tools: list[dict[str, Any]]) -> bool:
+        """Whether the turn's first reply may call a tool (AgentConfig.call_threshold)."""
+        threshold = self.config.call_threshold
+        if threshold is None or self.config.generation.tool_choice == "required":
+            return True
+        probability = self.model.tool_call_probability(self._view(self.history + turn), tools)
+        return probability is None or probability >= threshold
 
     def _run_calls(self, calls: list[ToolCall], context: ToolContext) -> Iterator[tuple[ToolResult, float]]:
         """Results in the order of the calls; they run at the same time, each under the time limit."""

@@ -68,6 +68,22 @@ class Tool(ABC):
     parameters: dict[str, Any]  # JSON schema of the arguments: {"type": "object", "properties": ..., "required": ...}
     # A tool that works on the conversation's images or recordings sets this and receives ``context=`` in run().
     uses_context: bool = False
+    # What a turn must hold for the tool to work, any one of: "image" or "audio" (in the conversation), "root" (the
+    # tool was given a working folder), "memory" (it was given one). Empty: it always can. The loop offers the
+    # model only the tools that can work, so a plain question never sees transcribe with nothing to transcribe.
+    needs: tuple[str, ...] = ()
+
+    def can_work(self, context: ToolContext) -> bool:
+        have = {
+            "image": bool(context.images),
+            "audio": bool(context.recordings),
+            "root": getattr(self, "root", None) is not None,
+            "memory": getattr(self, "memory", None) is not None,
+        }
+        unknown = set(self.needs) - set(have)
+        if unknown:  # a typo would hide the tool for good
+            raise ValueError(f"tool {self.name!r} needs {sorted(unknown)}; known needs: {', '.join(have)}")
+        return not self.needs or any(have[need] for need in self.needs)
 
     def schema(self) -> dict[str, Any]:
         """The OpenAI function-tool form, which every ChatModel accepts."""

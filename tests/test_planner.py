@@ -44,9 +44,13 @@ class ScriptedModel(ChatModel):
     seen: list[list[Message]] = field(default_factory=list)
     tools_seen: list[list[ToolSchema]] = field(default_factory=list)
     name: str = "scripted"
+    call_probability: float | None = None  # what the core says of opening a call (None: it cannot tell)
 
     def __post_init__(self) -> None:
         self.capabilities = Capabilities(images=self.sees_images)
+
+    def tool_call_probability(self, messages, tools) -> float | None:
+        return self.call_probability
 
     def _generate(self, messages: list[Message], tools: list[ToolSchema], options: GenerationOptions) -> Generator[str, None, ChatReply]:
         self.seen.append(list(messages))
@@ -250,3 +254,45 @@ def test_calls_from_two_threads_do_not_share_state():
     for thread in threads:
         thread.join()
     assert answers == {"a": "6", "b": "9"}
+
+
+def offered_names(model: ScriptedModel, step: int = 0) -> list[str]:
+    return [schema["function"]["name"] for schema in model.tools_seen[step]]
+
+
+def test_only_the_tools_that_can_work_in_the_turn_are_offered(tmp_path, picture_path):
+    from tools.defaults import default_tools
+
+    plain = ScriptedModel(["Paris."])
+    Agent(plain, tools=default_tools()).run("What is the capital of France?")
+    assert offered_names(plain) == ["calculator", "now"]  # nothing to transcribe, look at or read
+    seeing = ScriptedModel(["A disc."])
+    Agent(seeing, tools=default_tools()).run("What is this?", images=[picture_path])
+    assert offered_names(seeing) == ["describe_image", "ask_image", "locate", "read_text", "calculator", "now"]
+    with_folder = ScriptedModel(["Done."])
+    Agent(with_folder, tools=default_tools(root=tmp_path)).run("hello")
+    assert offered_names(with_folder) == ["describe_image", "ask_image", "locate", "read_text", "transcribe",
+                                          "calculator", "now", "list_files", "read_file"]
+
+
+def test_an_image_from_an_earlier_turn_keeps_the_image_tools_offered(picture_path):
+    from tools.defaults import default_tools
+
+    model = ScriptedModel(["A disc.", "Still a disc."])
+    agent = Agent(model, tools=default_tools())
+    agent.run("What is this?", images=[picture_path])
+    agent.run("And now?")
+    assert "describe_image" in offered_names(model, 1)
+
+
+def test_a_first_call_the_core_finds_unlikely_becomes_plain_chat():
+    unsure = ScriptedModel(["Paris."], call_probability=0.1)
+    done = Agent(unsure, tools=[CalculatorTool()], config=AgentConfig(call_threshold=0.5)).run("Capital of France?")
+    assert unsure.tools_seen == [[]] and done.answer == "Paris."  # no tools: the reply --no-tools gives
+    sure = ScriptedModel([call("calculator", expression="2+2"), "4."], call_probability=0.9)
+    done = Agent(sure, tools=[CalculatorTool()], config=AgentConfig(call_threshold=0.5)).run("2+2?")
+    assert offered_names(sure) == ["calculator"] and done.answer == "4."
+    # The gate is for the turn's first reply: after a result the core may call again or answer as it likes.
+    assert offered_names(sure, 1) == ["calculator"]
+    blind = ScriptedModel([call("calculator", expression="2+2"), "4."], call_probability=None)  # cannot tell
+    assert Agent(blind, tools=[CalculatorTool()], config=AgentConfig(call_threshold=0.5)).run("2+2?").answer == "4."

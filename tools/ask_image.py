@@ -38,6 +38,7 @@ class AskImageTool(Tool):
         }
     )
     uses_context: ClassVar[bool] = True
+    needs: ClassVar[tuple[str, ...]] = ("image", "root")  # an image of the conversation, or a file in the folder
 
     def run(self, question: str, context: ToolContext, image: int | None = None, path: str | None = None) -> str:
         if not question.strip():

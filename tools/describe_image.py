@@ -33,6 +33,7 @@ class DescribeImageTool(Tool):
         default_factory=lambda: {"type": "object", "properties": dict(IMAGE_ARGUMENTS)}
     )
     uses_context: ClassVar[bool] = True
+    needs: ClassVar[tuple[str, ...]] = ("image", "root")  # an image of the conversation, or a file in the folder
 
     def run(self, context: ToolContext, image: int | None = None, path: str | None = None) -> str:
         picture = pick_image(context, image, path, self.root)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from tools.base import Tool, ToolInputError, resolve_inside
 
@@ -20,6 +20,7 @@ MAX_READ_BYTES = 100_000
 class ListFilesTool(Tool):
     root: Path
     name: str = "list_files"
+    needs: ClassVar[tuple[str, ...]] = ("root",)
     description: str = "List the files and folders in the working folder or a folder inside it."
     parameters: dict[str, Any] = field(
         default_factory=lambda: {
@@ -55,6 +56,7 @@ class ReadFileTool(Tool):
     root: Path
     max_bytes: int = MAX_READ_BYTES
     name: str = "read_file"
+    needs: ClassVar[tuple[str, ...]] = ("root",)
     description: str = "Read a text file in the working folder (UTF-8, up to 100 KB)."
     parameters: dict[str, Any] = field(
         default_factory=lambda: {

@@ -80,6 +80,7 @@ class LocateTool(Tool):
         }
     )
     uses_context: ClassVar[bool] = True
+    needs: ClassVar[tuple[str, ...]] = ("image", "root")  # an image of the conversation, or a file in the folder
 
     def run(self, object: str, context: ToolContext, image: int | None = None, path: str | None = None) -> list[MediaBlock]:
         wanted = object.strip()

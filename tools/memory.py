@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from agent.errors import RosettaError
 from agent.memory.memory import Memory
@@ -26,6 +26,7 @@ class RememberTool(Tool):
     root: Path | None = None
     conversation: str | None = None
     name: str = "remember"
+    needs: ClassVar[tuple[str, ...]] = ("memory",)
     description: str = (
         "Store a note or a file in long-term memory. Files come from the working folder (image, recording, text); "
         "what is stored can be recalled later, even in another conversation."
@@ -58,6 +59,7 @@ class RememberTool(Tool):
 class RecallTool(Tool):
     memory: Memory
     name: str = "recall"
+    needs: ClassVar[tuple[str, ...]] = ("memory",)
     description: str = (
         "Search long-term memory for notes, past turns, images and recordings. "
         "Give a description of what to find; image hits come back as images."

@@ -135,6 +135,7 @@ class ReadTextTool(Tool):
         }
     )
     uses_context: ClassVar[bool] = True
+    needs: ClassVar[tuple[str, ...]] = ("image", "root")  # an image of the conversation, or a file in the folder
 
     def run(
         self, context: ToolContext, image: int | None = None, path: str | None = None, min_confidence: float = 0.5

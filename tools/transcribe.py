@@ -41,6 +41,7 @@ class TranscribeTool(Tool):
         }
     )
     uses_context: ClassVar[bool] = True
+    needs: ClassVar[tuple[str, ...]] = ("audio", "root")  # a recording of the conversation, or a file in the folder
 
     def run(
         self,

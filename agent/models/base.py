@@ -124,6 +124,12 @@ class ChatModel(ABC):
     ) -> ChatReply:
         return self.stream(messages, tools, options).result()
 
+    def tool_call_probability(self, messages: Sequence[Message], tools: Sequence[ToolSchema]) -> float | None:
+        """How likely this model's reply to ``messages``, with ``tools`` offered, opens a tool call (the probability
+        of the call's first token); None where the model cannot tell (an endpoint). The agent gates a turn's first
+        call on it (AgentConfig.call_threshold)."""
+        return None
+
     def prepare_inputs(self, messages: Sequence[Message]) -> None:
         """Before any generation: transcribe what this model cannot hear, refuse what it cannot take."""
         self.transcribe_audio(messages)

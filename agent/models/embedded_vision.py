@@ -13,7 +13,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable, Generator
+from typing import Any, Callable, Generator, Sequence
 
 import torch
 from PIL import Image
@@ -98,12 +98,22 @@ class EmbeddedVisionChatModel(HFChatModel):
         if self.batcher is not None:  # the weights stay as they are; the engine applies the adapter per row
             return (yield from super()._generate(messages, tools, options))
         with self._adapter_lock:
-            wanted = self._adapter_wanted(messages, tools)
-            if getattr(self.lean, "owns_adapter", False):
-                self._engine_adapter = wanted  # the engine applies its own copy of the adapter (_cache_key)
-            elif self.adapter is not None:
-                self.adapter.set(wanted)
+            self._switch_adapter(messages, tools)
             return (yield from super()._generate(messages, tools, options))
+
+    def tool_call_probability(self, messages: Sequence[Message], tools: Sequence[ToolSchema]) -> float | None:
+        if self.batcher is not None:
+            return None
+        with self._adapter_lock:  # the adapter as the reply would have it
+            self._switch_adapter(list(messages), list(tools))
+            return super().tool_call_probability(messages, tools)
+
+    def _switch_adapter(self, messages: list[Message], tools: list[ToolSchema]) -> None:
+        wanted = self._adapter_wanted(messages, tools)
+        if getattr(self.lean, "owns_adapter", False):
+            self._engine_adapter = wanted  # the engine applies its own copy of the adapter (_cache_key)
+        elif self.adapter is not None:
+            self.adapter.set(wanted)
 
     def _adapter_wanted(self, messages: list[Message], tools: list[ToolSchema]) -> bool:
         # The adapter was trained on image conversations and tool use: plain chat runs on the untouched model.

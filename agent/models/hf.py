@@ -10,7 +10,7 @@ import copy
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
-from typing import Any, Generator
+from typing import Any, Generator, Sequence
 
 import torch
 from transformers import (
@@ -39,6 +39,7 @@ from agent.models.base import (
     GenerationOptions,
     ToolSchema,
     Usage,
+    normalize_tools,
 )
 from agent.models.batch_decode import BatchDecodeConfig, BatchDecoder, BatchJob
 from agent.models.checkpoint import resolve_checkpoint
@@ -48,6 +49,7 @@ from agent.models.lean_decode import (
     ConversationDecoder,
     LeanDecoder,
     SamplingOptions,
+    row_digest,
     supports_lean_decode,
 )
 from agent.models.load_config import QUANTIZATIONS, HFLoadConfig
@@ -187,6 +189,28 @@ class HFChatModel(ChatModel):
             for key, value in inputs.items()
             if isinstance(value, torch.Tensor)
         }
+
+    def tool_call_probability(self, messages: Sequence[Message], tools: Sequence[ToolSchema]) -> float | None:
+        tools = normalize_tools(tools)
+        if not tools or self.lean is None or self.batcher is not None:
+            return None  # generate() and the batch engine give no first-step logits before the reply itself
+        messages = list(messages)
+        self.prepare_inputs(messages)
+        inputs = self.encode(messages, tools)
+        if not (set(inputs) <= {"input_ids", "attention_mask"} or set(inputs) <= {"inputs_embeds", "attention_mask"}):
+            return None
+        opener = self.tokenizer.encode(OPEN, add_special_tokens=False)[0]
+
+        def probe() -> float:
+            embeds = inputs.get("inputs_embeds")
+            prompt = inputs["input_ids"][0].tolist() if embeds is None else [row_digest(row) for row in embeds[0]]
+            with torch.inference_mode():
+                # The prefill stays in the conversation's cache, so a reply that follows reads only one token.
+                logits = self.lean.prefill(prompt, key=self._cache_key(), embeds=embeds)
+            return float(torch.softmax(logits.reshape(-1).float(), dim=0)[opener])
+
+        # On the generating thread, like every forward (one OpenMP team: see _generate).
+        return self._generation_thread.submit(probe).result()
 
     def generation_config(self, options: GenerationOptions) -> Any:
         config = copy.deepcopy(self.model.generation_config)

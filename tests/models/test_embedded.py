@@ -107,3 +107,28 @@ def test_concurrent_chats_decoded_together_answer_as_they_do_alone(embedded_mode
     assert together == alone * 2
     assert alone[2][1] and alone[2][2] == "tool_calls"
     assert embedded_model.chat(*requests[1]).text == alone[1][0]  # back to one at a time, adapter and all
+
+
+def test_the_call_probability_is_read_with_the_adapter_the_reply_would_use(embedded_model: HFChatModel) -> None:
+    from tools.calculator import CalculatorTool
+    from tools.clock import NowTool
+
+    tools = [CalculatorTool().schema(), NowTool().schema()]
+    sum_request = [Message.user("What is 23 times 17?")]
+    # The stage-3 adapter calls the calculator here (README); the base model, which never saw a tool, does not.
+    assert embedded_model.tool_call_probability(sum_request, tools) > 0.5
+    embedded_model.adapter.set(False)
+    base = super(type(embedded_model), embedded_model).tool_call_probability(sum_request, tools)
+    assert base is not None and base < 0.05
+
+
+def test_a_first_call_below_the_threshold_answers_as_no_tools_does(embedded_model: HFChatModel) -> None:
+    from agent.planner import Agent, AgentConfig
+    from tools.defaults import default_tools
+
+    question = "What is the capital of Italy? Answer in one word."
+    options = GenerationOptions(max_new_tokens=16)
+    plain = Agent(embedded_model, tools=[], config=AgentConfig(generation=options)).run(question).answer
+    never = AgentConfig(generation=options, call_threshold=1.01)  # no probability reaches it: every reply is plain
+    gated = Agent(embedded_model, tools=default_tools(), config=never).run(question)
+    assert gated.answer == plain and len(gated.messages) == 2  # the question and the answer: no call

@@ -9,7 +9,7 @@ import torch
 
 from agent.errors import ModelLoadError
 from agent.messages import ImageBlock, Message, TextBlock, ToolCall, ToolResult
-from agent.models.base import GenerationOptions
+from agent.models.base import GenerationOptions, normalize_tools
 from agent.models.hf import HFChatModel
 from agent.models.load_config import HFLoadConfig
 from agent.models.registry import load_model
@@ -116,3 +116,19 @@ def test_template_without_tool_support_gets_tools_in_the_system_turn(embedded_mo
     assert '"name": "now"' in prompt and "current time" in prompt
     assert '<tool_call>{"name": "now", "arguments": {}}</tool_call>' in prompt
     assert "[result of tool now]" in prompt and "12:00" in prompt
+
+
+def test_tool_call_probability_is_the_call_openers_probability_after_the_prompt(tiny_llama: Path) -> None:
+    model = load_model(f"hf:{tiny_llama}", hf=HFLoadConfig(device="cpu", dtype="float32"))
+    question = [Message.user("What time is it?")]
+    inputs = model.encode(question, normalize_tools(TOOLS))  # as stream() and the probe render them
+    with torch.inference_mode():
+        logits = model.model(**inputs).logits[0, -1].float()
+    opener = model.tokenizer.encode("<tool_call>", add_special_tokens=False)[0]
+    expected = torch.softmax(logits, dim=0)[opener].item()
+    # The probe runs the lean loop's static cache, the check a plain forward: float32 rounding apart, the same.
+    assert model.tool_call_probability(question, TOOLS) == pytest.approx(expected, rel=5e-3)
+    assert model.tool_call_probability(question, []) is None  # nothing offered: nothing to gate
+    # The probe's prefill is the reply's: the reply that follows reads only what the probe did not.
+    held = [conversation.ids for conversation in model.lean.conversations]
+    assert inputs["input_ids"][0].tolist() in held

@@ -1,0 +1,86 @@
+"""Calibrate the agent's call gate (AgentConfig.call_threshold) on a set apart from the evaluation.
+
+The gate lets a turn's first reply call a tool only when the core gives the call's first token at least the
+threshold's probability. This reads that probability for every row of benchmarks/data/tool_use_calibration.jsonl
+(written by a second independent writer, never scored), with the tools the row's context allows, and picks the
+threshold that gets the most rows right (no call for "none" rows, a call for "single" rows), ties to the lower
+threshold. Writes docs/call_gate.json (every row's probability, the sweep, the pick) and a histogram PNG.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/calibrate_call_gate.py [--engine llama.cpp]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+CALIBRATION = ROOT / "benchmarks" / "data" / "tool_use_calibration.jsonl"
+# The adapter is sure of itself: much of the choice happens within a thousandth of 1.
+THRESHOLDS = [round(0.05 * step, 2) for step in range(1, 20)] + [0.97, 0.99, 0.995, 0.999, 0.9995, 0.9998, 0.9999, 0.99999]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engine", choices=("torch", "llama.cpp"), default="torch")
+    args = parser.parse_args()
+
+    from tqdm import tqdm
+
+    from agent.align.agent_eval import Script, ScriptedTool, default_faces, load_heldout, user_message
+    from agent.align.emoji_data import load_concepts
+    from agent.align.scenes import SceneConfig, generate_scene, render_scene, scene_seed
+    from agent.messages import ImageBlock
+    from agent.models.embedded import load_embedded_model
+    from agent.models.load_config import HFLoadConfig
+    from agent.tooling import ToolContext
+
+    concepts = load_concepts()
+    image = ImageBlock(render_scene(generate_scene(scene_seed("test", 7), concepts, SceneConfig(), "test"), concepts))
+    model = load_embedded_model(HFLoadConfig(engine=args.engine), progress=False)
+    faces = default_faces()
+    rows = []
+    for row in tqdm(load_heldout(CALIBRATION), desc="call probability", unit="request"):
+        user = user_message(row, image)
+        context = ToolContext.of([user])
+        tools = [ScriptedTool(face, Script([]), row["context"]["root"], row["context"]["memory"], False) for face in faces]
+        offered = [tool.schema() for tool in tools if tool.can_work(context)]
+        rows.append({"id": row["id"], "kind": row["kind"], "p": model.tool_call_probability([user], offered)})
+    sweep = []
+    for threshold in THRESHOLDS:
+        none_right = sum(r["p"] < threshold for r in rows if r["kind"] == "none")
+        tool_right = sum(r["p"] >= threshold for r in rows if r["kind"] != "none")
+        sweep.append({"threshold": threshold, "right": none_right + tool_right, "none_without_call": none_right,
+                      "tool_rows_calling": tool_right})
+    best = max(sweep, key=lambda entry: (entry["right"], -entry["threshold"]))
+    counts = {"none": sum(r["kind"] == "none" for r in rows), "single": sum(r["kind"] != "none" for r in rows)}
+    out = ROOT / "docs" / f"call_gate{'' if args.engine == 'torch' else '_llamacpp'}.json"
+    out.write_text(json.dumps({"engine": args.engine, "counts": counts, "pick": best, "sweep": sweep, "rows": rows}, indent=1))
+    plot(rows, best["threshold"], out.with_suffix(".png"))
+    print(json.dumps({"counts": counts, "pick": best}, indent=1))
+
+
+def plot(rows: list[dict], threshold: float, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 3.2))
+    bins = [i / 40 for i in range(41)]
+    axis.hist([r["p"] for r in rows if r["kind"] == "none"], bins=bins, alpha=0.6, label="needs no tool")
+    axis.hist([r["p"] for r in rows if r["kind"] != "none"], bins=bins, alpha=0.6, label="needs a tool")
+    axis.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold}")
+    axis.set_xlabel("probability of opening a tool call (first token)")
+    axis.set_ylabel("requests")
+    axis.set_yscale("log")
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+
+
+if __name__ == "__main__":
+    main()
