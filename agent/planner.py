@@ -40,9 +40,7 @@ if TYPE_CHECKING:
     from agent.memory.memory import Memory
 
 STEP_LIMIT_NOTE = load_prompt("step_limit")
-# Picked by benchmarks/calibrate_call_gate.py (docs/call_gate.json): the most right calls and non-calls on the
-# calibration set, on both engines. The shipped adapter is so sure of itself that the choice lies near 1.
-CALL_THRESHOLD = 0.9995
+CORE = "core"  # AgentConfig.call_threshold: the core's own calibrated threshold (ChatModel.call_threshold)
 
 
 @dataclass
@@ -54,8 +52,9 @@ class AgentConfig:
     generation: GenerationOptions = field(default_factory=GenerationOptions)
     # A turn's first reply may call a tool only when the core gives the call at least this probability (its
     # first token, ChatModel.tool_call_probability); below it the reply is plain chat, word for word what
-    # --no-tools answers. None: the core alone decides. Calibrated on a set apart from the evaluation (docs/agent.md).
-    call_threshold: float | None = CALL_THRESHOLD
+    # --no-tools answers. "core": the threshold calibrated for the core, if it has one (the embedded default
+    # does: docs/agent.md); None: the core alone decides.
+    call_threshold: float | str | None = CORE
 
 
 class Agent:
@@ -184,6 +183,8 @@ class Agent:
     def _call_likely(self, turn: list[Message], tools: list[dict[str, Any]]) -> bool:
         """Whether the turn's first reply may call a tool (AgentConfig.call_threshold)."""
         threshold = self.config.call_threshold
+        if threshold == CORE:
+            threshold = self.model.call_threshold
         if threshold is None or self.config.generation.tool_choice == "required":
             return True
         probability = self.model.tool_call_probability(self._view(self.history + turn), tools)

@@ -3,8 +3,10 @@
 The gate lets a turn's first reply call a tool only when the core gives the call's first token at least the
 threshold's probability. This reads that probability for every row of benchmarks/data/tool_use_calibration.jsonl
 (written by a second independent writer, never scored), with the tools the row's context allows, and picks the
-threshold that gets the most rows right (no call for "none" rows, a call for "single" rows), ties to the lower
-threshold. Writes docs/call_gate.json (every row's probability, the sweep, the pick) and a histogram PNG.
+threshold that keeps the most "none" rows from a call while "single" rows still call in at least 95% (the gate may
+cost a tool request at most 5 points: the goal for them is 93% right). A first rule, the most rows right whatever
+their kind, picked 0.9995 and gated explicit requests such as "Calculate 4.50 + 3.20 + 12.00" (p = 0.9995);
+"most_right" in the output is that rule's pick, for comparison. Writes docs/call_gate.json (every row's probability, the sweep, the pick) and a histogram PNG.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/calibrate_call_gate.py [--engine llama.cpp]
 """
@@ -20,12 +22,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 CALIBRATION = ROOT / "benchmarks" / "data" / "tool_use_calibration.jsonl"
 # The adapter is sure of itself: much of the choice happens within a thousandth of 1.
+TOOL_RECALL = 0.95  # of the requests that need a tool, the share that must still call one
 THRESHOLDS = [round(0.05 * step, 2) for step in range(1, 20)] + [0.97, 0.99, 0.995, 0.999, 0.9995, 0.9998, 0.9999, 0.99999]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engine", choices=("torch", "llama.cpp"), default="torch")
+    parser.add_argument("--offer", choices=("context", "all"), default="context",
+                        help="the tools each row is offered: those its context allows (the loop's rule), or all")
     args = parser.parse_args()
 
     from tqdm import tqdm
@@ -46,7 +51,8 @@ def main() -> None:
     for row in tqdm(load_heldout(CALIBRATION), desc="call probability", unit="request"):
         user = user_message(row, image)
         context = ToolContext.of([user])
-        tools = [ScriptedTool(face, Script([]), row["context"]["root"], row["context"]["memory"], False) for face in faces]
+        tools = [ScriptedTool(face, Script([]), row["context"]["root"], row["context"]["memory"], args.offer == "all")
+                 for face in faces]
         offered = [tool.schema() for tool in tools if tool.can_work(context)]
         rows.append({"id": row["id"], "kind": row["kind"], "p": model.tool_call_probability([user], offered)})
     sweep = []
@@ -55,10 +61,13 @@ def main() -> None:
         tool_right = sum(r["p"] >= threshold for r in rows if r["kind"] != "none")
         sweep.append({"threshold": threshold, "right": none_right + tool_right, "none_without_call": none_right,
                       "tool_rows_calling": tool_right})
-    best = max(sweep, key=lambda entry: (entry["right"], -entry["threshold"]))
     counts = {"none": sum(r["kind"] == "none" for r in rows), "single": sum(r["kind"] != "none" for r in rows)}
-    out = ROOT / "docs" / f"call_gate{'' if args.engine == 'torch' else '_llamacpp'}.json"
-    out.write_text(json.dumps({"engine": args.engine, "counts": counts, "pick": best, "sweep": sweep, "rows": rows}, indent=1))
+    keeps_tools = [entry for entry in sweep if entry["tool_rows_calling"] >= TOOL_RECALL * counts["single"]]
+    best = max(keeps_tools, key=lambda entry: (entry["none_without_call"], -entry["threshold"]))
+    most_right = max(sweep, key=lambda entry: (entry["right"], -entry["threshold"]))
+    out = ROOT / "docs" / f"call_gate{'' if args.engine == 'torch' else '_llamacpp'}{'' if args.offer == 'context' else '_all'}.json"
+    out.write_text(json.dumps({"engine": args.engine, "offer": args.offer, "counts": counts, "pick": best,
+                               "tool_recall": TOOL_RECALL, "most_right": most_right, "sweep": sweep, "rows": rows}, indent=1))
     plot(rows, best["threshold"], out.with_suffix(".png"))
     print(json.dumps({"counts": counts, "pick": best}, indent=1))
 

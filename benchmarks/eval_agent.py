@@ -36,7 +36,7 @@ def main() -> None:
     if args.merge:
         return merge(out, args.merge)
 
-    from agent.align.agent_eval import CALL_THRESHOLD, evaluate_heldout, load_heldout
+    from agent.align.agent_eval import evaluate_heldout, load_heldout
     from agent.align.emoji_data import load_concepts
     from agent.align.scenes import SceneConfig, generate_scene, render_scene, scene_seed
     from agent.messages import ImageBlock
@@ -50,7 +50,7 @@ def main() -> None:
     if args.shard:
         index, count = (int(part) for part in args.shard.split("/"))
         rows, out = rows[index::count], out.with_suffix(f".json.{index}")
-    threshold = None if args.no_gate else CALL_THRESHOLD
+    threshold = None if args.no_gate else model.call_threshold
     report = evaluate_heldout(model, rows, image, offer=args.offer, call_threshold=threshold)
     out.write_text(json.dumps({"engine": args.engine, "offer": args.offer, "call_threshold": threshold, "summary": report.summary(),
                                "rows": [asdict(row) for row in report.rows]}, indent=1, ensure_ascii=False))

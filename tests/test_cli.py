@@ -226,3 +226,10 @@ def test_api_key_means_the_server_key_on_serve_and_the_endpoint_key_on_chat() ->
     assert serve.key == ["mine", "also-mine"] and serve.api_key == "theirs"
     chat = parser.parse_args(["chat", "--api-key", "theirs", "hi"])
     assert chat.api_key == "theirs"
+
+
+def test_a_plain_chat_prints_no_warnings() -> None:
+    # With every extra installed (bitsandbytes warns as it is imported): nothing but the answer, tools and memory on.
+    result = rosetta("chat", "--max-new-tokens", "8", "hi")
+    assert result.returncode == 0 and result.stdout.strip()
+    assert result.stderr == ""

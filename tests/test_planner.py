@@ -45,6 +45,7 @@ class ScriptedModel(ChatModel):
     tools_seen: list[list[ToolSchema]] = field(default_factory=list)
     name: str = "scripted"
     call_probability: float | None = None  # what the core says of opening a call (None: it cannot tell)
+    call_threshold: float | None = None  # the gate calibrated for this core (None: none)
 
     def __post_init__(self) -> None:
         self.capabilities = Capabilities(images=self.sees_images)
@@ -296,3 +297,13 @@ def test_a_first_call_the_core_finds_unlikely_becomes_plain_chat():
     assert offered_names(sure, 1) == ["calculator"]
     blind = ScriptedModel([call("calculator", expression="2+2"), "4."], call_probability=None)  # cannot tell
     assert Agent(blind, tools=[CalculatorTool()], config=AgentConfig(call_threshold=0.5)).run("2+2?").answer == "4."
+
+
+def test_by_default_the_gate_is_the_one_calibrated_for_the_core():
+    calibrated = ScriptedModel(["Paris."], call_probability=0.1, call_threshold=0.5)
+    assert Agent(calibrated, tools=[CalculatorTool()]).run("Capital of France?").answer == "Paris."
+    assert calibrated.tools_seen == [[]]
+    # A core with no calibrated gate (an endpoint, another hf: model) decides alone, whatever it would say.
+    uncalibrated = ScriptedModel([call("calculator", expression="2+2"), "4."], call_probability=0.1)
+    assert Agent(uncalibrated, tools=[CalculatorTool()]).run("2+2?").answer == "4."
+    assert offered_names(uncalibrated) == ["calculator"]

@@ -31,7 +31,7 @@ from agent.align.tool_use_eval import argument_ok
 from agent.messages import AudioBlock, ImageBlock, Message, TextBlock
 from agent.models.base import ChatModel, GenerationOptions
 from agent.models.schema_check import schema_errors
-from agent.planner import CALL_THRESHOLD
+from agent.planner import CORE
 from agent.tooling import Tool
 
 HELDOUT_SET = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "tool_use_heldout.jsonl"
@@ -119,7 +119,7 @@ def _has_keywords(answer: str, keywords: Sequence[str]) -> bool:
 
 
 def score_row(model: ChatModel, row: dict[str, Any], image: ImageBlock, options: GenerationOptions, offer: str,
-              faces: Sequence[Tool], plain_answer: str | None = None, call_threshold: float | None = None) -> HeldoutResult:
+              faces: Sequence[Tool], plain_answer: str | None = None, call_threshold: float | str | None = CORE) -> HeldoutResult:
     from agent.events import Done, Error
     from agent.planner import Agent, AgentConfig
 
@@ -206,7 +206,7 @@ def _share(values) -> float | None:
 
 
 def evaluate_heldout(model: ChatModel, rows: list[dict[str, Any]], image: ImageBlock, offer: str = "context",
-                     call_threshold: float | None = CALL_THRESHOLD, options: GenerationOptions | None = None,
+                     call_threshold: float | str | None = CORE, options: GenerationOptions | None = None,
                      progress: bool = True) -> HeldoutReport:
     from tqdm import tqdm
 

@@ -124,6 +124,10 @@ class ChatModel(ABC):
     ) -> ChatReply:
         return self.stream(messages, tools, options).result()
 
+    # The probability of opening a call below which an agent answers plainly (planner.AgentConfig.call_threshold);
+    # None: not calibrated for this core, which then decides alone.
+    call_threshold: float | None = None
+
     def tool_call_probability(self, messages: Sequence[Message], tools: Sequence[ToolSchema]) -> float | None:
         """How likely this model's reply to ``messages``, with ``tools`` offered, opens a tool call (the probability
         of the call's first token); None where the model cannot tell (an endpoint). The agent gates a turn's first

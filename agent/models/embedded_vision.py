@@ -52,7 +52,14 @@ def has_vision_weights(folder: Path = SHIPPED_WEIGHTS) -> bool:
     return all((folder / name).is_file() for name in ("vision.safetensors", "projector.safetensors"))
 
 
+# The shipped adapter's call gate, picked by benchmarks/calibrate_call_gate.py (docs/call_gate.json) on a
+# calibration set apart from the evaluation: the most plain requests kept from a call while 95% of tool requests
+# still call; the same on both engines. The adapter is so sure of itself that the choice lies close to 1.
+CALL_THRESHOLD = 0.995
+
+
 class EmbeddedVisionChatModel(HFChatModel):
+    call_threshold = CALL_THRESHOLD
     def __init__(self, text_model: HFChatModel, vision: VisionTransformer, projector: Projector, adapter: LoraSwitch | None,
                  image_cache_size: int = 64):
         super().__init__(text_model.model, text_model.tokenizer, None, name=text_model.name)

@@ -2,14 +2,17 @@
 
 peft keeps a wrapper around every adapted linear layer, merged or not. On the embedded 135M model on a CPU,
 its 210 wrappers cost about 40% of the decode speed, plain chat included (measured: 24.7 tokens/s without them,
-15.5 with them, the adapter off). So Rosetta reads the adapter with peft, keeps each layer's two small factors
-and takes the wrappers out again. Switching on adds ``scale * B @ A`` into each weight; switching off takes it
-away (peft's merge and unmerge do the same sum), in place: about 106M multiply-adds per switch.
+15.5 with them, the adapter off). So Rosetta reads the adapter's files itself (peft's format: adapter_config.json
+and adapter_model.safetensors), keeps each layer's two small factors, and wraps nothing. Switching on adds
+``scale * B @ A`` into each weight; switching off takes it away (peft's merge and unmerge do the same sum), in
+place: about 106M multiply-adds per switch. peft itself is not imported: it costs about a second at start, and it
+imports bitsandbytes where that is installed, which prints its warnings on every run.
 """
 
 from __future__ import annotations
 
-import warnings
+import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,29 +46,51 @@ class LoraSwitch:
         self.on = on
 
 
-def load_lora_switch(model: Any, folder: str | Path) -> LoraSwitch:
-    """Read the peft adapter in ``folder`` for ``model`` and leave ``model`` as it was (no wrappers, off)."""
-    from peft import PeftModel
-    from peft.tuners.lora import LoraLayer
+PEFT_PREFIX = "base_model.model."  # peft saves each factor under the wrapped model's path
 
-    with warnings.catch_warnings():  # peft calls a transformers API that warns of its own deprecation
-        warnings.simplefilter("ignore", FutureWarning)
-        wrapped = PeftModel.from_pretrained(model, str(folder))
+
+def adapter_scale(config: dict) -> float:
+    """peft's scale for a plain LoRA adapter: alpha / rank, or alpha / sqrt(rank) with rsLoRA."""
+    if config.get("peft_type", "LORA") != "LORA" or config.get("use_dora") or config.get("rank_pattern") \
+            or config.get("alpha_pattern") or config.get("modules_to_save") or config.get("lora_bias"):
+        raise ModelLoadError("only plain LoRA adapters (one rank and alpha, no DoRA, biases or saved modules) "
+                             "can be switched into the weights; merge this adapter into the model instead")
+    rank, alpha = config["r"], config["lora_alpha"]
+    return alpha / math.sqrt(rank) if config.get("use_rslora") else alpha / rank
+
+
+def load_lora_switch(model: Any, folder: str | Path) -> LoraSwitch:
+    """Read the peft-format adapter in ``folder`` for ``model`` and leave ``model`` as it was (off)."""
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    try:
+        config = json.loads((folder / "adapter_config.json").read_text())
+        factors = load_file(str(folder / "adapter_model.safetensors"))
+    except (OSError, ValueError) as error:
+        raise ModelLoadError(f"cannot read the LoRA adapter in {folder}: {error}") from None
+    scale = adapter_scale(config)
     updates = []
-    for module in wrapped.modules():
-        if isinstance(module, LoraLayer) and "default" in module.lora_A:
-            if getattr(module, "fan_in_fan_out", False) or module.use_dora.get("default", False):
-                raise ValueError(f"adapter in {folder}: only plain LoRA on (out, in) linear weights is supported")
-            updates.append(LowRankUpdate(
-                weight=module.get_base_layer().weight,
-                down=module.lora_A["default"].weight.detach().clone(),
-                up=module.lora_B["default"].weight.detach().clone(),
-                scale=float(module.scaling["default"]),
-            ))
-    wrapped.unload()  # the wrappers out, the base layers back in place, their weights untouched
-    if any(not update.weight.dtype.is_floating_point for update in updates):
-        raise ModelLoadError(f"the LoRA adapter in {folder} cannot be switched into quantized weights; "
-                             "load the model without --quantize")
+    for name in sorted(key for key in factors if key.endswith(".lora_A.weight")):
+        path = name.removeprefix(PEFT_PREFIX).removesuffix(".lora_A.weight")
+        try:
+            layer = model.get_submodule(path)
+        except AttributeError:
+            raise ModelLoadError(f"the LoRA adapter in {folder} adapts {path!r}, which this model does not have") from None
+        if not isinstance(layer, torch.nn.Linear):
+            raise ModelLoadError(f"the LoRA adapter in {folder} adapts {path!r}, which is not a linear layer")
+        if not layer.weight.dtype.is_floating_point:  # bitsandbytes' layers are Linear, with integer weights
+            raise ModelLoadError(f"the LoRA adapter in {folder} cannot be switched into quantized weights; "
+                                 "load the model without --quantize")
+        device = layer.weight.device
+        updates.append(LowRankUpdate(
+            weight=layer.weight,
+            down=factors[name].to(device, torch.float32),
+            up=factors[name.replace(".lora_A.", ".lora_B.")].to(device, torch.float32),
+            scale=scale,
+        ))
+    if not updates:
+        raise ModelLoadError(f"the LoRA adapter in {folder} holds no LoRA factors")
     return LoraSwitch(updates)
 
 
