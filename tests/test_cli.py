@@ -228,8 +228,9 @@ def test_api_key_means_the_server_key_on_serve_and_the_endpoint_key_on_chat() ->
     assert chat.api_key == "theirs"
 
 
-def test_a_plain_chat_prints_no_warnings() -> None:
+def test_a_plain_chat_prints_no_warnings(embedded_model) -> None:
     # With every extra installed (bitsandbytes warns as it is imported): nothing but the answer, tools and memory on.
+    # (embedded_model: the one-time conversion, with its progress bar, is done before.)
     result = rosetta("chat", "--max-new-tokens", "8", "hi")
     assert result.returncode == 0 and result.stdout.strip()
     assert result.stderr == ""
