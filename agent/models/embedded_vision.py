@@ -60,6 +60,7 @@ CALL_THRESHOLD = 0.995
 
 class EmbeddedVisionChatModel(HFChatModel):
     call_threshold = CALL_THRESHOLD
+
     def __init__(self, text_model: HFChatModel, vision: VisionTransformer, projector: Projector, adapter: LoraSwitch | None,
                  image_cache_size: int = 64):
         super().__init__(text_model.model, text_model.tokenizer, None, name=text_model.name)
