@@ -21,8 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 CALIBRATION = ROOT / "benchmarks" / "data" / "tool_use_calibration.jsonl"
-# The adapter is sure of itself: much of the choice happens within a thousandth of 1.
 TOOL_RECALL = 0.95  # of the requests that need a tool, the share that must still call one
+# The adapter is sure of itself: much of the choice happens within a thousandth of 1.
 THRESHOLDS = [round(0.05 * step, 2) for step in range(1, 20)] + [0.97, 0.99, 0.995, 0.999, 0.9995, 0.9998, 0.9999, 0.99999]
 
 
@@ -35,7 +35,7 @@ def main() -> None:
 
     from tqdm import tqdm
 
-    from agent.align.agent_eval import Script, ScriptedTool, default_faces, load_heldout, user_message
+    from agent.align.agent_eval import Script, default_faces, load_heldout, row_tools, user_message
     from agent.align.emoji_data import load_concepts
     from agent.align.scenes import SceneConfig, generate_scene, render_scene, scene_seed
     from agent.messages import ImageBlock
@@ -51,8 +51,7 @@ def main() -> None:
     for row in tqdm(load_heldout(CALIBRATION), desc="call probability", unit="request"):
         user = user_message(row, image)
         context = ToolContext.of([user])
-        tools = [ScriptedTool(face, Script([]), row["context"]["root"], row["context"]["memory"], args.offer == "all")
-                 for face in faces]
+        tools = row_tools(row, faces, Script([]), args.offer)
         offered = [tool.schema() for tool in tools if tool.can_work(context)]
         rows.append({"id": row["id"], "kind": row["kind"], "p": model.tool_call_probability([user], offered)})
     sweep = []

@@ -59,11 +59,16 @@ def default_tools(
     return tools
 
 
-def tool_schemas() -> list[ToolSchema]:
-    """The schemas of the full default set (with a memory and a folder), as the model sees them."""
+def full_default_set() -> list[Tool]:
+    """The full default set (with a folder and a memory), in listing order, for names, schemas and needs only:
+    the memory tools get no store (their schema does not depend on it), so they cannot run."""
     from tools.memory import RecallTool, RememberTool
 
     everything = default_tools(root=Path("."))
-    # Schemas only: the memory tools' schema does not depend on the store, so none is opened.
     everything[5:5] = [RememberTool(memory=None, root=Path(".")), RecallTool(memory=None)]  # type: ignore[arg-type]
-    return [tool.schema() for tool in everything]
+    return everything
+
+
+def tool_schemas() -> list[ToolSchema]:
+    """The schemas of the full default set (with a memory and a folder), as the model sees them."""
+    return [tool.schema() for tool in full_default_set()]

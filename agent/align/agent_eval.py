@@ -73,15 +73,17 @@ class ScriptedTool(Tool):
 
 
 def default_faces() -> list[Tool]:
-    """The full default set (a folder and a memory given), for names, schemas and needs only: nothing is loaded."""
-    from pathlib import Path as _Path
+    """The full default set, whose names, schemas and needs the scripted tools wear: nothing is loaded."""
+    from tools.defaults import full_default_set
 
-    from tools.defaults import default_tools
-    from tools.memory import RecallTool, RememberTool
+    return full_default_set()
 
-    tools = default_tools(root=_Path("."))
-    tools[5:5] = [RememberTool(memory=None, root=_Path(".")), RecallTool(memory=None)]  # type: ignore[arg-type]
-    return tools
+
+def row_tools(row: dict[str, Any], faces: Sequence[Tool], script: Script, offer: str) -> list[ScriptedTool]:
+    """The row's tools: each default tool's face over the script, with the row's folder and memory; with
+    ``offer="all"`` their needs are dropped, so every one is offered whatever the context."""
+    context = row["context"]
+    return [ScriptedTool(face, script, context["root"], context["memory"], offer == "all") for face in faces]
 
 
 @dataclass
@@ -125,8 +127,7 @@ def score_row(model: ChatModel, row: dict[str, Any], image: ImageBlock, options:
 
     started = time.perf_counter()
     script = Script(list(row["steps"]))
-    context = row["context"]
-    tools = [ScriptedTool(face, script, context["root"], context["memory"], offer == "all") for face in faces]
+    tools = row_tools(row, faces, script, offer)
     config = AgentConfig(max_steps=len(row["steps"]) + 2, generation=options, call_threshold=call_threshold)
     agent = Agent(model, tools=tools, config=config)
     user = user_message(row, image)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import numpy as np
 
 from agent.build_cache import build_folder_once
 from agent.errors import ModelLoadError
+from agent.models.lora_switch import lora_scale
 from agent.paths import rosetta_home
 
 ADAPTER_FILE = "adapter.gguf"
@@ -37,8 +37,7 @@ def peft_scale(config: dict[str, Any]) -> float:
     if config.get("rank_pattern") or config.get("alpha_pattern") or config.get("use_dora"):
         raise ModelLoadError("the llama.cpp engine takes plain LoRA with one rank and alpha; "
                              "use --engine torch for this adapter")
-    rank, alpha = config["r"], config["lora_alpha"]
-    return alpha / math.sqrt(rank) if config.get("use_rslora") else alpha / rank
+    return lora_scale(config)
 
 
 def write_gguf_adapter(peft_folder: Path, model_config: dict[str, Any], target: Path) -> None:

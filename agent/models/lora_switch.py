@@ -49,14 +49,19 @@ class LoraSwitch:
 PEFT_PREFIX = "base_model.model."  # peft saves each factor under the wrapped model's path
 
 
+def lora_scale(config: dict) -> float:
+    """peft's scale of a LoRA update with one rank and alpha: alpha / rank, or alpha / sqrt(rank) with rsLoRA."""
+    rank, alpha = config["r"], config["lora_alpha"]
+    return alpha / math.sqrt(rank) if config.get("use_rslora") else alpha / rank
+
+
 def adapter_scale(config: dict) -> float:
-    """peft's scale for a plain LoRA adapter: alpha / rank, or alpha / sqrt(rank) with rsLoRA."""
+    """The scale of a plain LoRA adapter, the only kind the switch can add into the weights."""
     if config.get("peft_type", "LORA") != "LORA" or config.get("use_dora") or config.get("rank_pattern") \
             or config.get("alpha_pattern") or config.get("modules_to_save") or config.get("lora_bias"):
         raise ModelLoadError("only plain LoRA adapters (one rank and alpha, no DoRA, biases or saved modules) "
                              "can be switched into the weights; merge this adapter into the model instead")
-    rank, alpha = config["r"], config["lora_alpha"]
-    return alpha / math.sqrt(rank) if config.get("use_rslora") else alpha / rank
+    return lora_scale(config)
 
 
 def load_lora_switch(model: Any, folder: str | Path) -> LoraSwitch:
