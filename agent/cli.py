@@ -46,7 +46,7 @@ def _add_generation_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--system", help="system prompt (default: the model's own)")
 
 
-TRAIN_STAGES = ("vision", "projector", "lora", "tools", "audio", "grounding", "flamingo", "pretrain")
+TRAIN_STAGES = ("vision", "projector", "lora", "tools", "router", "audio", "grounding", "flamingo", "pretrain")
 SPEECH_ENGINES = ("auto", "openai-whisper", "faster-whisper", "transformers")
 
 
@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train Rosetta's vision side or audio tower (checkpoints; rerun to resume)")
     train.add_argument("stage", choices=TRAIN_STAGES, help="vision: image encoder (CLIP loss); projector: LLaVA "
                        "stage 1 (captions, LLM frozen); lora: stage 2 (instructions, LoRA on the LLM); tools: stage 3 "
-                       "(the stage-2 adapter learns tool use); audio: bind speech to the shared space (Whisper encoder + head); grounding: text-to-patch attention "
+                       "(the stage-2 adapter learns tool use); router: the agent's judge of which tool next, or none (a minute on a CPU); audio: bind speech to the shared space (Whisper encoder + head); grounding: text-to-patch attention "
                        "that boxes named things; flamingo: the Flamingo-style core (resampler + gated cross-attention "
                        "in the frozen LLM) on the LLaVA stages' data and budget; pretrain: self-supervised masked patches and/or masked "
                        "caption tokens, the start of `train vision --init`")

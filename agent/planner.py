@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from agent.errors import RosettaError
@@ -28,7 +28,7 @@ from agent.events import (
     ToolCallEvent,
     ToolResultEvent,
 )
-from agent.messages import ImageBlock, Message, TextBlock, ToolCall, ToolResult
+from agent.messages import AudioBlock, ImageBlock, Message, TextBlock, ToolCall, ToolResult
 from agent.models.base import ChatModel, GenerationOptions, Usage
 from agent.models.constrained import CLOSE, OPEN
 from agent.models.streaming import HiddenSpanFilter
@@ -38,6 +38,7 @@ from prompts import load_prompt
 
 if TYPE_CHECKING:
     from agent.memory.memory import Memory
+    from agent.tool_router import RouteState
 
 STEP_LIMIT_NOTE = load_prompt("step_limit")
 CORE = "core"  # AgentConfig.call_threshold: the core's own calibrated threshold (ChatModel.call_threshold)
@@ -55,6 +56,10 @@ class AgentConfig:
     # --no-tools answers. "core": the threshold calibrated for the core, if it has one (the embedded default
     # does: docs/agent.md); None: the core alone decides.
     call_threshold: float | str | None = CORE
+    # Before each reply, a learned router picks the next tool or none (agent/tool_router.py): "core": the router
+    # that ships with the core, if any (the embedded default's does); None: the core alone decides (gated by
+    # call_threshold); or a ToolRouter. It judges only sets of tools it learned: a custom tool leaves it to the core.
+    tool_router: Any = CORE
 
 
 class Agent:
@@ -137,13 +142,21 @@ class Agent:
         while True:
             step += 1
             tools = self.offered(self.history + turn) if step <= self.config.max_steps else []
-            if step == 1 and tools and not self._call_likely(turn, tools):
+            options = self.config.generation
+            router = self._router(tools)
+            if router is not None:
+                choice = router.decide(self._route_state(turn), [schema["function"]["name"] for schema in tools]).tool
+                if choice is None and step == 1:
+                    tools = []  # plain chat: word for word what --no-tools answers
+                else:  # the call it chose, or (after results) the answer, with the tools still listed as trained
+                    options = replace(options, tool_choice=choice or "none")
+            elif step == 1 and tools and not self._call_likely(turn, tools):
                 tools = []
             notes = [Message.user(STEP_LIMIT_NOTE)] if step > self.config.max_steps and self.tools else []
             stream = None
             try:
                 hidden = HiddenSpanFilter(OPEN, CLOSE)
-                stream = self.model.stream(self._view(self.history + turn) + notes, tools, self.config.generation)
+                stream = self.model.stream(self._view(self.history + turn) + notes, tools, options)
                 for delta in stream:
                     shown = hidden.feed(delta)
                     if shown:
@@ -167,7 +180,7 @@ class Agent:
                 turn += [message, Message.user(load_prompt("malformed_call").replace("{error}", broken[0]))]
                 continue
             turn.append(message)
-            if not message.tool_calls or not tools:
+            if not message.tool_calls or not tools or options.tool_choice == "none":
                 shown = HiddenSpanFilter(OPEN, CLOSE)  # the answer as the user saw it: no leftover call markup
                 answer = (shown.feed(message.text) + shown.finish()).strip()
                 yield Done(answer, list(turn), step, "answer" if step <= self.config.max_steps else "step_limit", usage)
@@ -179,6 +192,32 @@ class Agent:
             for result, seconds in self._run_calls(message.tool_calls, ToolContext.of(self.history + turn)):
                 turn.append(Message.tool(result))
                 yield ToolResultEvent(result, step, seconds)
+
+    def _router(self, tools: list[dict[str, Any]]) -> Any:
+        """The router that judges this step, or None: no tools offered, a call the user required, no router, or
+        tools it never learned."""
+        router = self.config.tool_router
+        if router == CORE:
+            router = self.model.tool_router()
+        if router is None or not tools or self.config.generation.tool_choice != "auto":
+            return None
+        return router if router.knows([schema["function"]["name"] for schema in tools]) else None
+
+    def _route_state(self, turn: list[Message]) -> "RouteState":
+        """What the router reads: the user's words (a spoken request's transcript when there are none), what the
+        conversation holds, and the tools called so far in this turn."""
+        from agent.tool_router import RouteState
+
+        user = turn[0]
+        words = user.text.strip() or " ".join(block.transcript or "" for block in user.content
+                                              if isinstance(block, AudioBlock)).strip()
+        context = ToolContext.of(self.history + turn)
+        tools = list(self.tools.values())
+        have = {"image": bool(context.images), "audio": bool(context.recordings),
+                "root": any(getattr(tool, "root", None) is not None for tool in tools),
+                "memory": any(getattr(tool, "memory", None) is not None for tool in tools)}
+        called = [call.name for message in turn if message.role == "assistant" for call in message.tool_calls]
+        return RouteState(words, have, called)
 
     def _call_likely(self, turn: list[Message], tools: list[dict[str, Any]]) -> bool:
         """Whether the turn's first reply may call a tool (AgentConfig.call_threshold)."""

@@ -28,13 +28,17 @@ def main() -> None:
     parser.add_argument("--offer", choices=("context", "all"), default="context",
                         help="context: the tools the turn's context allows (the loop's rule); all: every default tool")
     parser.add_argument("--no-gate", action="store_true", help="no call gate (AgentConfig.call_threshold=None)")
+    parser.add_argument("--no-router", action="store_true", help="no tool router: the core decides (AgentConfig.tool_router=None)")
     parser.add_argument("--limit", type=int, help="only the first N rows")
     parser.add_argument("--shard", help="I/N: every N-th row from I, into OUT.I")
     parser.add_argument("--merge", type=int, metavar="N", help="combine N shard files into OUT (same options)")
+    parser.add_argument("--resummarize", action="store_true", help="recompute OUT's summary from its rows (same options)")
     args = parser.parse_args()
-    out = ROOT / "docs" / f"agent_eval_{args.engine.replace('.', '')}_{args.offer}{'_nogate' if args.no_gate else ''}.json"
+    out = ROOT / "docs" / f"agent_eval_{args.engine.replace('.', '')}_{args.offer}{'_nogate' if args.no_gate else ''}{'_norouter' if args.no_router else ''}.json"
     if args.merge:
         return merge(out, args.merge)
+    if args.resummarize:
+        return resummarize(out)
 
     from agent.align.agent_eval import evaluate_heldout, load_heldout
     from agent.align.emoji_data import load_concepts
@@ -51,8 +55,11 @@ def main() -> None:
         index, count = (int(part) for part in args.shard.split("/"))
         rows, out = rows[index::count], out.with_suffix(f".json.{index}")
     threshold = None if args.no_gate else model.call_threshold
-    report = evaluate_heldout(model, rows, image, offer=args.offer, call_threshold=threshold)
-    out.write_text(json.dumps({"engine": args.engine, "offer": args.offer, "call_threshold": threshold, "summary": report.summary(),
+    router = None if args.no_router else model.tool_router()
+    report = evaluate_heldout(model, rows, image, offer=args.offer, call_threshold=threshold, tool_router=router)
+    out.write_text(json.dumps({"engine": args.engine, "offer": args.offer, "call_threshold": threshold,
+                               "tool_router": None if router is None else router.config.__dict__ | {"tools": list(router.config.tools)},
+                               "summary": report.summary(),
                                "rows": [asdict(row) for row in report.rows]}, indent=1, ensure_ascii=False))
     print(json.dumps(report.summary(), indent=1))
 
@@ -64,11 +71,22 @@ def merge(out: Path, count: int) -> None:
     rows = sorted((row for part in parts for row in part["rows"]), key=lambda row: row["id"])
     report = HeldoutReport([HeldoutResult(**row) for row in rows])
     out.write_text(json.dumps({"engine": parts[0]["engine"], "offer": parts[0]["offer"],
-                               "call_threshold": parts[0]["call_threshold"], "summary": report.summary(),
+                               "call_threshold": parts[0]["call_threshold"], "tool_router": parts[0].get("tool_router"),
+                               "summary": report.summary(),
                                "rows": rows}, indent=1, ensure_ascii=False))
     for index in range(count):
         out.with_suffix(f".json.{index}").unlink()
     print(json.dumps(report.summary(), indent=1))
+
+
+def resummarize(out: Path) -> None:
+    """The summary again from the rows, after the summary gained a measure: no model is run."""
+    from agent.align.agent_eval import HeldoutReport, HeldoutResult
+
+    result = json.loads(out.read_text())
+    result["summary"] = HeldoutReport([HeldoutResult(**row) for row in result["rows"]]).summary()
+    out.write_text(json.dumps(result, indent=1, ensure_ascii=False))
+    print(json.dumps(result["summary"], indent=1))
 
 
 if __name__ == "__main__":

@@ -1,15 +1,15 @@
-"""A scripted multi-step agent: read a receipt image, add up its prices, remember the total.
+"""A multi-step agent from one request: read a receipt image, add up its prices, remember the total.
 
-Each step is one request to the agent, which picks the tool (read_text, calculator, remember) and answers from
-its result; the script carries what one step found into the next, and starts each step on a fresh conversation
-(a 135M-parameter model keeps its focus better on a short context). Files stay inside a scratch folder (the file
-tools' root) and the memory is a scratch store, so the example leaves nothing behind.
+One request, and the agent plans the rest: its tool router (agent/tool_router.py) picks read_text, then
+calculator, then remember, then the answer, and the core writes each call's arguments from what the previous
+tools returned. The plan is reliable; the arithmetic is not yet: the 135M core learned calculator expressions
+from requests that spell the numbers out, and often builds the wrong sum from a tool's result (docs/agent.md,
+"Judgement"). Files stay inside a scratch folder (the file tools' root) and the memory is a scratch store, so
+the example leaves nothing behind.
 
     .venv/bin/python examples/receipt_agent.py
 """
 
-import json
-import re
 import sys
 import tempfile
 from pathlib import Path
@@ -32,13 +32,7 @@ def draw_receipt(path: Path) -> None:
     image.save(path)
 
 
-def step(agent: Agent, request: str) -> str:
-    agent.reset()
-    done = agent.run(request)
-    for call, result in zip(done.tool_calls, done.tool_results):
-        print(f"  [tool] {call.name} {call.arguments} -> {result.text[:100]}")
-    print(f"  answer: {done.answer}")
-    return " ".join(result.text for result in done.tool_results)
+REQUEST = "Read the receipt in receipt.png, add up the prices and remember the total."
 
 
 def main() -> int:
@@ -48,18 +42,11 @@ def main() -> int:
         try:
             with Memory.open(folder / "memory") as memory:
                 agent = Agent(root=str(folder), memory=memory)
-                print("1. read the receipt")
-                read = step(agent, "Read the text in receipt.png")
-                prices = re.findall(r"\d+\.\d\d", json.loads(read)["text"]) if read.startswith("{") else []
-                if not prices:
-                    print("no prices were read", file=sys.stderr)
-                    return 1
-                print("2. add up the prices")
-                # Spelled out as an expression: the 135M core copies arithmetic well, word problems less so.
-                result = step(agent, f"Calculate {' + '.join(prices)}")
-                total = re.findall(r"= ([\d.]+)", result)
-                print("3. remember the total")
-                step(agent, f"Remember that the receipt total was {total[-1] if total else ' + '.join(prices)}")
+                print(f"request: {REQUEST}")
+                done = agent.run(REQUEST)
+                for call, result in zip(done.tool_calls, done.tool_results):
+                    print(f"  [tool] {call.name} {call.arguments} -> {result.text[:100]}")
+                print(f"answer: {done.answer}")
                 notes = [item.text for item in memory.list()]
                 print(f"memory now holds {len(notes)} note(s): {notes}")
         except RosettaError as error:

@@ -33,6 +33,7 @@ from agent.planner import STEP_LIMIT_NOTE, Agent, AgentConfig
 from tests.conftest import make_picture
 from tools.base import Tool, ToolContext
 from tools.calculator import CalculatorTool
+from tools.clock import NowTool
 
 
 @dataclass
@@ -43,6 +44,7 @@ class ScriptedModel(ChatModel):
     sees_images: bool = False
     seen: list[list[Message]] = field(default_factory=list)
     tools_seen: list[list[ToolSchema]] = field(default_factory=list)
+    choices_seen: list[str] = field(default_factory=list)  # each reply's GenerationOptions.tool_choice
     name: str = "scripted"
     call_probability: float | None = None  # what the core says of opening a call (None: it cannot tell)
     call_threshold: float | None = None  # the gate calibrated for this core (None: none)
@@ -56,6 +58,7 @@ class ScriptedModel(ChatModel):
     def _generate(self, messages: list[Message], tools: list[ToolSchema], options: GenerationOptions) -> Generator[str, None, ChatReply]:
         self.seen.append(list(messages))
         self.tools_seen.append(tools)
+        self.choices_seen.append(options.tool_choice)
         if not self.replies:
             raise EndpointError("the script ran out of replies")
         text = self.replies.pop(0)
@@ -307,3 +310,60 @@ def test_by_default_the_gate_is_the_one_calibrated_for_the_core():
     uncalibrated = ScriptedModel([call("calculator", expression="2+2"), "4."], call_probability=0.1)
     assert Agent(uncalibrated, tools=[CalculatorTool()]).run("2+2?").answer == "4."
     assert offered_names(uncalibrated) == ["calculator"]
+
+
+@dataclass
+class ScriptedRouter:
+    """A tool router (agent/tool_router.py's interface) that plays a plan: the next tool, then None to answer."""
+
+    plan: list[str | None]
+    known: tuple[str, ...] = ("calculator", "now")
+    states: list[Any] = field(default_factory=list)
+
+    def knows(self, names) -> bool:
+        return set(names) <= set(self.known)
+
+    def decide(self, state, offered):
+        from agent.tool_router import Decision
+
+        self.states.append(state)
+        tool = self.plan.pop(0)
+        return Decision(tool, 1.0, {})
+
+
+def test_a_plain_question_the_router_keeps_from_tools_is_plain_chat():
+    model = ScriptedModel(["Paris."])
+    router = ScriptedRouter([None])
+    done = Agent(model, tools=[CalculatorTool()], config=AgentConfig(tool_router=router)).run("Capital of France?")
+    assert model.tools_seen == [[]] and done.answer == "Paris."  # no tools: the reply --no-tools gives
+    assert router.states[0].request == "Capital of France?" and router.states[0].called == []
+
+
+def test_the_router_picks_each_call_in_turn_and_when_to_answer():
+    model = ScriptedModel([call("calculator", expression="12+30"), call("now"), "42, at noon."])
+    router = ScriptedRouter(["calculator", "now", None])
+    done = Agent(model, tools=[CalculatorTool(), NowTool()], config=AgentConfig(tool_router=router)).run("Add 12 and 30, then the time.")
+    assert model.choices_seen == ["calculator", "now", "none"]  # the call it chose is required; then no call
+    assert [list(state.called) for state in router.states] == [[], ["calculator"], ["calculator", "now"]]
+    assert offered_names(model, 2) == ["calculator", "now"]  # the answer still sees the tools, as trained
+    assert done.answer == "42, at noon." and done.steps == 3
+
+
+def test_a_call_written_after_the_router_said_answer_is_not_run():
+    model = ScriptedModel([call("calculator", expression="2+2"), "It is " + call("calculator", expression="4*1")])
+    router = ScriptedRouter(["calculator", None])
+    done = Agent(model, tools=[CalculatorTool()], config=AgentConfig(tool_router=router)).run("2+2?")
+    results = [message for message in done.messages if message.role == "tool"]
+    assert len(results) == 1 and done.steps == 2 and "<tool_call>" not in done.answer
+
+
+def test_tools_the_router_never_learned_leave_the_choice_to_the_core():
+    model = ScriptedModel([call("slow", tag="x"), "done"])
+    router = ScriptedRouter([None])
+    done = Agent(model, tools=[CalculatorTool(), SlowTool(seconds=0.0)], config=AgentConfig(tool_router=router)).run("go")
+    assert router.states == [] and model.choices_seen == ["auto", "auto"] and done.answer == "done"
+    # A call the user requires is the core's to choose too.
+    model = ScriptedModel([call("calculator", expression="1+1"), "2"])
+    config = AgentConfig(tool_router=ScriptedRouter([None]), generation=GenerationOptions(tool_choice="required"), max_steps=1)
+    assert Agent(model, tools=[CalculatorTool()], config=config).run("1+1").answer == "2"
+    assert model.choices_seen[0] == "required"

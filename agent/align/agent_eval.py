@@ -12,7 +12,8 @@ questions, whether the answer with the tools on equals the answer with ``--no-to
 
 ``offer``: "context" offers the tools whose needs the row's context meets (the loop's own rule); "all" offers every
 default tool whatever the context (the loop before that rule), for the comparison. ``call_threshold``: the gate on
-a turn's first call (AgentConfig.call_threshold; None: no gate, as before it).
+a turn's first call (AgentConfig.call_threshold; None: no gate, as before it). ``tool_router``: the learned judge
+of which tool next (AgentConfig.tool_router; "core": the shipped one; None: the core alone, behind the gate).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -121,14 +122,17 @@ def _has_keywords(answer: str, keywords: Sequence[str]) -> bool:
 
 
 def score_row(model: ChatModel, row: dict[str, Any], image: ImageBlock, options: GenerationOptions, offer: str,
-              faces: Sequence[Tool], plain_answer: str | None = None, call_threshold: float | str | None = CORE) -> HeldoutResult:
+              faces: Sequence[Tool], plain_answer: str | None = None, call_threshold: float | str | None = CORE,
+              tool_router: Any = CORE) -> HeldoutResult:
     from agent.events import Done, Error
     from agent.planner import Agent, AgentConfig
 
     started = time.perf_counter()
+    _fresh(model)
     script = Script(list(row["steps"]))
     tools = row_tools(row, faces, script, offer)
-    config = AgentConfig(max_steps=len(row["steps"]) + 2, generation=options, call_threshold=call_threshold)
+    config = AgentConfig(max_steps=len(row["steps"]) + 2, generation=options, call_threshold=call_threshold,
+                         tool_router=tool_router)
     agent = Agent(model, tools=tools, config=config)
     user = user_message(row, image)
     offered = [schema["function"]["name"] for schema in agent.offered([user])]
@@ -155,10 +159,19 @@ def score_row(model: ChatModel, row: dict[str, Any], image: ImageBlock, options:
                          right_tools and answer_ok is not False, plain_same, done.answer, time.perf_counter() - started)
 
 
+def _fresh(model: ChatModel) -> None:
+    """Each run starts from empty caches, as `rosetta chat` does in a new process: the tools-on answer and the
+    --no-tools one are then compared as a user would see them, not across cache states (HFChatModel.forget_conversations)."""
+    forget = getattr(model, "forget_conversations", None)
+    if forget is not None:
+        forget()
+
+
 def plain_answer(model: ChatModel, row: dict[str, Any], image: ImageBlock, options: GenerationOptions) -> str:
     """What ``--no-tools`` answers: the same loop with no tools (plain chat)."""
     from agent.planner import Agent, AgentConfig
 
+    _fresh(model)
     return Agent(model, tools=[], config=AgentConfig(generation=options)).run(user_message(row, image)).answer
 
 
@@ -191,8 +204,12 @@ class HeldoutReport:
             "multi_completed": _share(r.completed for r in multi),
             "multi_right_tools": _share(r.called == r.expected for r in multi),
             "plain_same_as_no_tools": _share(r.plain_same for r in self.rows if r.plain_same is not None),
+            # error 1 by tool: which tool the no-tool requests called for no reason (shares of all no-tool requests)
+            "needless_by_tool": {name: round(count / len(none), 4) for name, count in
+                                 sorted(Counter(r.called[0] for r in none if r.called).items())} if none else {},
             "per_tool": {name: {"requests": len(rows), "right_tool": _share(r.called[:1] == r.expected for r in rows),
                                 "missed": _share(not r.called for r in rows),
+                                "other_tool": _share(bool(r.called) and r.called[:1] != r.expected for r in rows),
                                 "arguments": _share(r.arguments_ok for r in rows if r.arguments_ok is not None)}
                          for name, rows in sorted(per_tool.items())},
             "counts": {"none": len(none), "single": len(single), "multi": len(multi),
@@ -208,7 +225,7 @@ def _share(values) -> float | None:
 
 def evaluate_heldout(model: ChatModel, rows: list[dict[str, Any]], image: ImageBlock, offer: str = "context",
                      call_threshold: float | str | None = CORE, options: GenerationOptions | None = None,
-                     progress: bool = True) -> HeldoutReport:
+                     progress: bool = True, tool_router: Any = CORE) -> HeldoutReport:
     from tqdm import tqdm
 
     if offer not in OFFERS:
@@ -218,5 +235,5 @@ def evaluate_heldout(model: ChatModel, rows: list[dict[str, Any]], image: ImageB
     report = HeldoutReport()
     for row in tqdm(rows, desc=f"held-out agent eval ({offer})", unit="request", disable=not progress):
         plain = plain_answer(model, row, image, options) if is_plain_question(row) else None
-        report.rows.append(score_row(model, row, image, options, offer, faces, plain, call_threshold))
+        report.rows.append(score_row(model, row, image, options, offer, faces, plain, call_threshold, tool_router))
     return report

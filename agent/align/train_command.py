@@ -12,7 +12,7 @@ from agent.paths import rosetta_home
 
 @dataclass
 class TrainRequest:
-    stage: str  # vision | projector | lora | tools | audio | grounding | flamingo | pretrain
+    stage: str  # vision | projector | lora | tools | router | audio | grounding | flamingo | pretrain
     out: str | None = None
     steps: int | None = None
     batch_size: int | None = None
@@ -25,13 +25,17 @@ class TrainRequest:
     init: str | None = None  # vision: start from this encoder folder
 
 
+def _positive(name: str, value):
+    if value <= 0:
+        raise RosettaError(f"--{name.replace('_', '-')} must be positive, got {value}")
+    return value
+
+
 def _override(config, request: TrainRequest):
     for name in ("steps", "batch_size", "learning_rate"):
         value = getattr(request, name)
         if value is not None:
-            if value <= 0:
-                raise RosettaError(f"--{name.replace('_', '-')} must be positive, got {value}")
-            setattr(config, name, value)
+            setattr(config, name, _positive(name, value))
     return config
 
 
@@ -80,6 +84,17 @@ def run_training(request: TrainRequest) -> str:
         from agent.align.train_flamingo import FlamingoTrainConfig, train_flamingo
 
         products = train_flamingo(_override(FlamingoTrainConfig(), request), folder, vision=request.vision)
+    elif request.stage == "router":
+        from agent.align.train_tool_router import RouterTrainConfig, train_router
+
+        config = RouterTrainConfig()
+        if request.steps is not None:  # for the router a "step" is an epoch over its few thousand examples
+            config.epochs = _positive("steps", request.steps)
+        if request.learning_rate is not None:
+            config.lr = _positive("learning_rate", request.learning_rate)
+        folder.mkdir(parents=True, exist_ok=True)
+        train_router(config, folder / "tool_router")
+        products = ["tool_router.safetensors", "tool_router.json"]
     elif request.stage == "tools":
         from agent.align.train_tool_use import ToolTrainConfig, train_tool_use
 

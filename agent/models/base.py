@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generator, Iterator, Sequence
@@ -12,7 +13,8 @@ from agent.messages import Message, ToolCall, media_in
 if TYPE_CHECKING:
     from agent.speech.transcriber import TranscribeOptions
 
-TOOL_CHOICES = ("auto", "required")
+TOOL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # what a tool may be called (OpenAI's rule, plus dots)
+TOOL_CHOICES = ("auto", "required", "none")  # or the name of one offered tool: that call is required
 ToolSchema = dict[str, Any]  # OpenAI function-tool JSON: {"type": "function", "function": {name, description, parameters}}
 
 
@@ -28,7 +30,9 @@ class GenerationOptions:
     stop: tuple[str, ...] = ()
     seed: int | None = None
     # "auto": the model decides; "required": the reply must be a tool call (local models start it inside
-    # <tool_call> under the grammar; OpenAI-compatible endpoints get tool_choice="required").
+    # <tool_call> under the grammar; OpenAI-compatible endpoints get tool_choice="required"); "none": the tools
+    # stay listed but the reply may not call one; a tool's name: the reply must call that tool (OpenAI's
+    # {"type": "function", "function": {"name": ...}}).
     tool_choice: str = "auto"
 
     def __post_init__(self) -> None:
@@ -40,9 +44,22 @@ class GenerationOptions:
             raise RosettaError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.top_k < 0 or self.repetition_penalty <= 0:
             raise RosettaError("top_k must be >= 0 and repetition_penalty > 0")
-        if self.tool_choice not in TOOL_CHOICES:
-            raise RosettaError(f"tool_choice must be one of {', '.join(TOOL_CHOICES)}, got {self.tool_choice!r}")
+        if self.tool_choice not in TOOL_CHOICES and not TOOL_NAME.fullmatch(str(self.tool_choice)):
+            raise RosettaError(f"tool_choice must be one of {', '.join(TOOL_CHOICES)} or a tool's name, got {self.tool_choice!r}")
         self.stop = tuple(self.stop)
+
+
+def tools_for_choice(tools: list[ToolSchema], choice: str) -> list[ToolSchema]:
+    """The tools a reply may call under ``tool_choice``: all of them, none, or the one it names."""
+    if choice == "none":
+        return []
+    if choice in TOOL_CHOICES:
+        return list(tools)
+    named = [tool for tool in tools if tool["function"]["name"] == choice]
+    if not named:
+        offered = ", ".join(tool["function"]["name"] for tool in tools) or "none"
+        raise RosettaError(f"tool_choice {choice!r} names no offered tool (offered: {offered})")
+    return named
 
 
 @dataclass
@@ -132,6 +149,11 @@ class ChatModel(ABC):
         """How likely this model's reply to ``messages``, with ``tools`` offered, opens a tool call (the probability
         of the call's first token); None where the model cannot tell (an endpoint). The agent gates a turn's first
         call on it (AgentConfig.call_threshold)."""
+        return None
+
+    def tool_router(self) -> Any:
+        """The learned judge of which tool to call next, or none, that ships with this core (agent/tool_router.py's
+        ToolRouter; planner.AgentConfig.tool_router), or None: this core judges alone."""
         return None
 
     def prepare_inputs(self, messages: Sequence[Message]) -> None:

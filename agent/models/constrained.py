@@ -117,3 +117,42 @@ class ToolCallConstraint(LogitsProcessor):
         count = min(width, self.vocab_size, len(bits))
         allowed[:count] = bits[:count].astype(bool)
         return torch.from_numpy(allowed)
+
+
+@lru_cache(maxsize=4)
+def _call_openers(tokenizer: Any) -> tuple[tuple[int, ...], tuple[int, ...], dict[str, tuple[int, ...]]]:
+    """The tokens that would write ``<tool_call>`` whole; those that start with "<" (after spaces); and for each
+    rest of the tag still to write ("call>" after "<tool_"), the tokens that would finish it. Once per tokenizer:
+    one pass over the vocabulary."""
+    texts = [tokenizer.decode([token]) for token in range(len(tokenizer))]
+    whole = tuple(token for token, text in enumerate(texts) if OPEN in text)
+    angled = tuple(token for token, text in enumerate(texts) if text.lstrip().startswith("<"))
+    rests = {OPEN[start:]: tuple(token for token, text in enumerate(texts) if text.startswith(OPEN[start:]))
+             for start in range(1, len(OPEN))}
+    return whole, angled, rests
+
+
+@dataclass
+class NoToolCall(LogitsProcessor):
+    """tool_choice "none" with the tools listed: ``<tool_call>`` is never written, whatever tokens would spell it
+    (five of them in SmolLM2's vocabulary): each step masks the tokens that would finish it from what is already
+    written. The reply's first token may not start with "<" either: a model set on calling would otherwise open
+    the tag and, stopped one token short, leave "<tool_call]" as its answer. Create one per reply."""
+
+    tokenizer: Any
+    _start: int | None = None
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        whole, angled, rests = _call_openers(self.tokenizer)
+        if self._start is None:
+            self._start = input_ids.shape[1]
+        written = self.tokenizer.decode(input_ids[0, self._start :][-12:].tolist()) if input_ids.shape[1] > self._start else ""
+        banned = list(whole) + (list(angled) if not written.strip() else [])
+        for length in range(min(len(written), len(OPEN) - 1), 0, -1):  # the longest start of the tag written so far
+            if written.endswith(OPEN[:length]):
+                banned += rests[OPEN[length:]]
+                break
+        banned = [token for token in banned if token < scores.shape[-1]]
+        if banned:
+            scores[..., banned] = float("-inf")
+        return scores

@@ -75,6 +75,18 @@ class EmbeddedVisionChatModel(HFChatModel):
         self._adapter_lock = threading.RLock()
         self._engine_adapter = False  # with an engine that owns the adapter: whether this request wants it
         self._image_cache = ImageFeatureCache(self._project, image_cache_size)
+        self._router: Any = None  # the shipped tool router, loaded when an agent first asks (tool_router)
+
+    def tool_router(self) -> Any:
+        with self._adapter_lock:
+            if self._router is None:
+                from agent.tool_router import SHIPPED_ROUTER, ToolRouter
+
+                # Without the adapter the core was never taught to call tools; without the router file (an older
+                # checkout of the weights) the core judges alone, gated by call_threshold.
+                exists = SHIPPED_ROUTER.with_suffix(".safetensors").is_file()
+                self._router = ToolRouter.load() if self.adapter is not None and exists else False
+            return self._router or None
 
     # Images -> tokens ------------------------------------------------------------------------------
 

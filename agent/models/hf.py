@@ -17,7 +17,6 @@ from transformers import (
     AutoConfig,
     AutoModelForCausalLM,
     AutoModelForImageTextToText,
-    AutoProcessor,
     AutoTokenizer,
     BitsAndBytesConfig,
     LogitsProcessorList,
@@ -40,6 +39,7 @@ from agent.models.base import (
     ToolSchema,
     Usage,
     normalize_tools,
+    tools_for_choice,
 )
 from agent.models.batch_decode import BatchDecodeConfig, BatchDecoder, BatchJob
 from agent.models.checkpoint import resolve_checkpoint
@@ -101,6 +101,8 @@ def load_hf_model(name: str, config: HFLoadConfig | None = None, display_name: s
     try:
         model = model_class.from_pretrained(checkpoint.location, **kwargs)
         if vlm:
+            from transformers import AutoProcessor  # about 1.2 s of imports (image processing) a text core never needs
+
             processor = AutoProcessor.from_pretrained(checkpoint.location, **common)
             tokenizer = processor.tokenizer
         else:
@@ -190,6 +192,17 @@ class HFChatModel(ChatModel):
             if isinstance(value, torch.Tensor)
         }
 
+    def forget_conversations(self) -> None:
+        """Drop every cached conversation: the next prompt is read from scratch, as in a fresh process. With the
+        llama.cpp engine a prompt read fresh and one read on from a cache can differ in the last bits (its cache
+        holds float16 keys and values), which greedy decoding can turn into another answer."""
+        def drop() -> None:
+            if self.lean is not None:
+                self.lean.forget()
+            self.prefix_cache.clear()
+
+        self._generation_thread.submit(drop).result()  # the caches belong to the generating thread
+
     def tool_call_probability(self, messages: Sequence[Message], tools: Sequence[ToolSchema]) -> float | None:
         tools = normalize_tools(tools)
         if not tools or self.lean is None or self.batcher is not None:
@@ -235,8 +248,10 @@ class HFChatModel(ChatModel):
         self, messages: list[Message], tools: list[ToolSchema], options: GenerationOptions
     ) -> Generator[str, None, ChatReply]:
         inputs = self.encode(messages, tools)
+        choice = options.tool_choice if tools else "auto"
+        callable_tools = tools_for_choice(tools, choice)
         # A required call: the reply starts inside <tool_call>, so the grammar holds from the first token.
-        forced = OPEN + "\n" if tools and options.tool_choice == "required" else ""
+        forced = OPEN + "\n" if choice not in ("auto", "none") else ""
         if forced:
             inputs = self._append_text(inputs, forced)
         # This thread's compute is done (images encoded, the adapter switched, the model loaded here): its
@@ -249,10 +264,14 @@ class HFChatModel(ChatModel):
         streamer = TokenQueueStreamer(self.tokenizer)
         outcome: dict[str, Any] = {}
         constraint = None
-        if tools and self.constrain_tool_calls:
+        if choice == "none":
+            from agent.models.constrained import NoToolCall
+
+            constraint = NoToolCall(self.tokenizer)
+        elif tools and self.constrain_tool_calls:
             from agent.models.constrained import ToolCallConstraint
 
-            constraint = ToolCallConstraint(self.tokenizer, tools, vocab_size=len(self.tokenizer), start_inside=bool(forced))
+            constraint = ToolCallConstraint(self.tokenizer, callable_tools, vocab_size=len(self.tokenizer), start_inside=bool(forced))
         cancelled = threading.Event()  # set when the reader goes away: generate() stops at the next token
 
         def run() -> None:

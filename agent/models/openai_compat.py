@@ -23,6 +23,7 @@ from agent.models.base import (
     GenerationOptions,
     ToolSchema,
     Usage,
+    tools_for_choice,
 )
 
 
@@ -92,8 +93,11 @@ class OpenAIChatModel(ChatModel):
         }
         if tools:
             request["tools"] = tools
-            if options.tool_choice == "required":
-                request["tool_choice"] = "required"
+            if options.tool_choice in ("required", "none"):
+                request["tool_choice"] = options.tool_choice
+            elif options.tool_choice != "auto":
+                tools_for_choice(tools, options.tool_choice)  # a name no offered tool has fails here, not remotely
+                request["tool_choice"] = {"type": "function", "function": {"name": options.tool_choice}}
         if options.stop:
             request["stop"] = list(options.stop)
         if options.seed is not None:

@@ -63,7 +63,7 @@ def _stop(body: dict[str, Any]) -> tuple[str, ...]:
 
 
 def _tools(body: dict[str, Any], agent: bool) -> tuple[list[ToolSchema], str]:
-    """The client's tools after tool_choice, and whether a call is required."""
+    """The client's tools and the tool_choice for GenerationOptions: auto, required, none or a tool's name."""
     raw, choice = body.get("tools"), body.get("tool_choice", "auto")
     if raw is None or raw == []:
         if choice not in ("auto", "none", None):
@@ -80,16 +80,15 @@ def _tools(body: dict[str, Any], agent: bool) -> tuple[list[ToolSchema], str]:
     if choice in ("auto", None):
         return tools, "auto"
     if choice == "none":
-        return [], "auto"
+        return tools, "none"  # listed, as the client sent them, but not called (GenerationOptions.tool_choice)
     if choice == "required":
         return tools, "required"
     name = choice.get("function", {}).get("name") if isinstance(choice, dict) else None
     if not isinstance(name, str):
         raise _bad("'tool_choice' must be none, auto, required or {'type': 'function', 'function': {'name': ...}}", "tool_choice")
-    chosen = [tool for tool in tools if tool["function"]["name"] == name]
-    if not chosen:
+    if not any(tool["function"]["name"] == name for tool in tools):
         raise _bad(f"'tool_choice' names {name!r}, which is not among the request's tools", "tool_choice")
-    return chosen, "required"
+    return tools, name  # every tool listed, the call narrowed to this one
 
 
 def parse_chat_request(body: Any, config: ServerConfig, rules: MediaRules) -> ChatRequest:

@@ -4,7 +4,6 @@ resumes, the held-out evaluation's scoring rules, and the listing the shipped ad
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from agent.align.llava import SHIPPED_WEIGHTS
+from agent.align.overlap import NGRAM, normalised, ngrams
 from agent.align.tool_use_data import tool_sample
 from agent.align.tool_use_eval import EVAL_SET, argument_ok, load_rows
 from agent.align.train_tool_use import (
@@ -105,18 +105,6 @@ def test_argument_checks():
 # The held-out set of issue 25 (benchmarks/data/tool_use_heldout.jsonl) -------------------------------------
 
 HELDOUT_SET = EVAL_SET.with_name("tool_use_heldout.jsonl")
-NGRAM = 6  # words: a phrase this long shared with a template is the template's own wording, not a coincidence
-
-
-def _normalised(text: str) -> str:
-    return " ".join(re.findall(r"[\w'%$./:-]+", text.lower())).rstrip(".?!:").strip()
-
-
-def _ngrams(text: str, n: int = NGRAM) -> set[tuple[str, ...]]:
-    words = re.findall(r"[\w']+", text.lower())
-    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
-
-
 def generated_requests(concepts, seeds: int = 20_000, scenes: int = 1_500) -> set[str]:
     """What the training generators write as requests: every text-turn template over many seeds, the spoken
     transcription turn, small talk, the distilled general requests, and every image-turn template (attached and
@@ -143,11 +131,11 @@ def generated_requests(concepts, seeds: int = 20_000, scenes: int = 1_500) -> se
 def test_heldout_set_cannot_be_produced_by_the_generators(concepts):
     generated = generated_requests(concepts)
     assert len(generated) > 50_000  # the generators really ran
-    exact = {_normalised(request) for request in generated}
-    grams = set().union(*(_ngrams(request) for request in generated))
+    exact = {normalised(request) for request in generated}
+    grams = set().union(*(ngrams(request) for request in generated))
     rows = load_rows(HELDOUT_SET)
-    copied = [row["id"] for row in rows if _normalised(row["request"]) in exact]
-    shared = [row["id"] for row in rows if _ngrams(row["request"]) & grams]
+    copied = [row["id"] for row in rows if normalised(row["request"]) in exact]
+    shared = [row["id"] for row in rows if ngrams(row["request"]) & grams]
     assert not copied, f"held-out requests the generators write word for word: {copied}"
     assert not shared, f"held-out requests sharing a {NGRAM}-word phrase with the generators: {shared}"
 
@@ -156,9 +144,9 @@ def test_the_overlap_check_catches_a_generated_request(concepts):
     # The control: a request in the generators' own words, and one that shares only a phrase, are both caught.
     generated = generated_requests(concepts, seeds=2_000, scenes=50)
     sample = sorted(generated)[len(generated) // 2]
-    assert _normalised(sample.upper() + "!") in {_normalised(request) for request in generated}
-    grams = set().union(*(_ngrams(request) for request in generated))
-    assert _ngrams("Hi there: what time is it in Tokyo right now, do you know?") & grams
+    assert normalised(sample.upper() + "!") in {normalised(request) for request in generated}
+    grams = set().union(*(ngrams(request) for request in generated))
+    assert ngrams("Hi there: what time is it in Tokyo right now, do you know?") & grams
 
 
 def test_heldout_set_is_large_varied_and_well_formed():

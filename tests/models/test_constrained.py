@@ -11,7 +11,8 @@ from transformers import LogitsProcessorList
 
 from agent.messages import Message
 from agent.models.base import GenerationOptions
-from agent.models.constrained import OPEN, ToolCallConstraint, call_schema
+from agent.errors import RosettaError
+from agent.models.constrained import OPEN, NoToolCall, ToolCallConstraint, call_schema
 from agent.models.schema_check import schema_errors
 from agent.models.tool_calls import parse_tool_calls
 from tools.defaults import tool_schemas
@@ -116,3 +117,42 @@ def test_a_closed_stream_stops_the_model_and_frees_it(embedded_model):
     assert 0 < len(embedded_model.lean.cached_ids) - prompt < 50  # not the 400 it was asked for
     short = embedded_model.chat([Message.user("Hi")], options=GenerationOptions(max_new_tokens=3))
     assert short.usage.completion_tokens <= 3  # the model's one generation thread was free again
+
+
+def test_tool_choice_naming_a_tool_makes_that_call_with_every_tool_listed(embedded_model):
+    tools = tool_schemas()
+    message = Message.user("Hello there! How are you today?")
+    reply = embedded_model.chat([message], tools, GenerationOptions(max_new_tokens=60, tool_choice="now"))
+    assert [call.name for call in reply.tool_calls] == ["now"], reply.text
+    by_name = {tool["function"]["name"]: tool["function"]["parameters"] for tool in tools}
+    assert not schema_errors(by_name["now"], reply.tool_calls[0].arguments)
+    required = embedded_model.chat([message], tools, GenerationOptions(max_new_tokens=60, tool_choice="required"))
+    assert reply.usage.prompt_tokens == required.usage.prompt_tokens  # the same listing: only the grammar narrows
+    with pytest.raises(RosettaError, match="names no offered tool"):
+        embedded_model.chat([message], tools, GenerationOptions(max_new_tokens=5, tool_choice="weather"))
+
+
+def test_tool_choice_none_keeps_the_tools_listed_but_never_opens_a_call(embedded_model):
+    tools = tool_schemas()
+    message = Message.user("What is 23 times 17?")
+    free = embedded_model.chat([message], tools, GenerationOptions(max_new_tokens=40))
+    assert free.tool_calls, "the control: with tools listed the model calls the calculator"
+    closed = embedded_model.chat([message], tools, GenerationOptions(max_new_tokens=40, tool_choice="none"))
+    assert not closed.tool_calls and OPEN not in closed.text
+    assert closed.usage.prompt_tokens == free.usage.prompt_tokens  # the listing is still there
+
+
+def test_no_tool_call_masks_only_what_would_finish_the_opening_tag(embedded_model):
+    tokenizer = embedded_model.tokenizer
+    width = embedded_model.model.config.vocab_size
+    constraint = NoToolCall(tokenizer)
+    prompt = tokenizer("hello", return_tensors="pt").input_ids
+    fresh = constraint(prompt, torch.zeros(1, width))
+    angle = tokenizer.encode("<", add_special_tokens=False)[0]
+    assert torch.isinf(fresh[0, angle]) and torch.isfinite(fresh).sum() > width - 500  # the reply may not open with "<"
+    words = torch.cat([prompt, tokenizer("It is", add_special_tokens=False, return_tensors="pt").input_ids], 1)
+    assert torch.isfinite(constraint(words, torch.zeros(1, width))[0, angle])  # later a "<" is fine
+    started = torch.cat([prompt, tokenizer("Sure <tool_call", add_special_tokens=False, return_tensors="pt").input_ids], 1)
+    masked = constraint(started, torch.zeros(1, width))
+    closing = tokenizer.encode(">", add_special_tokens=False)[0]
+    assert torch.isinf(masked[0, closing]) and torch.isfinite(masked[0]).sum() > width - 500

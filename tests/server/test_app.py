@@ -132,7 +132,7 @@ def test_streamed_tool_calls_use_openai_deltas(client):
     assert events[-1]["choices"][0]["finish_reason"] == "tool_calls"
 
 
-def test_tool_choice_none_hides_the_tools(client):
+def test_tool_choice_none_never_calls_a_tool(client):
     body = chat_body("What is the weather in Paris?", tools=[WEATHER_TOOL], tool_choice="none")
     reply = client.post("/v1/chat/completions", json=body).json()
     assert "tool_calls" not in reply["choices"][0]["message"]
