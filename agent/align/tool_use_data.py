@@ -368,25 +368,32 @@ def tool_sample(seed: int, concepts: Sequence, scene_config: SceneConfig = Scene
         answered = sorted(request for request, answer in general_answers.items() if answer)
         request = rng.choice(answered)
         return ToolSample(conversation(Turn(request, None, {}, answer=general_answers[request] or ""), None, "call_0"), None)
-    kinds = list(TEXT_TURNS) + list(IMAGE_TURNS)
     while True:
-        kind = rng.choice(kinds)
-        attachment: ImageBlock | AudioBlock | None = None
-        if kind == "transcribe" and rng.random() < 0.4:
-            turn, attachment = spoken_transcribe_turn(rng)
-        elif kind in TEXT_TURNS:
-            turn = TEXT_TURNS[kind](rng)
-        else:
-            turn = None
-            for attempt in range(20):  # few scenes hold text: look further for one that fits the request
-                scene = generate_scene(scene_seed("train", 30_000_000 + seed * 20 + attempt), concepts, scene_config, "train")
-                turn = IMAGE_TURNS[kind](rng, scene)
-                if turn is not None:
-                    break
-            if turn is None:
-                continue
-            if rng.random() < 0.2:
-                turn = on_file(rng, turn)
-            else:
-                attachment = ImageBlock(render_scene(scene, concepts))
+        drawn = draw_turn(rng, concepts, 30_000_000 + seed * 20, scene_config)
+        if drawn is None:
+            continue
+        turn, attached = drawn
+        attachment = ImageBlock(render_scene(attached, concepts)) if isinstance(attached, Scene) else attached
         return ToolSample(conversation(turn, attachment, f"call_{seed}"), turn.tool)
+
+
+def draw_turn(rng: random.Random, concepts: Sequence, scene_base: int,
+              scene_config: SceneConfig = SceneConfig()) -> tuple[Turn, Scene | AudioBlock | None] | None:
+    """One single-tool request of a tool drawn evenly, and what it comes with: the scene to attach (as a picture),
+    the recording, or nothing (a text tool, or an image request about a file). None when no scene fits the
+    image request drawn. Scenes come from seeds scene_base, scene_base + 1, ..."""
+    kind = rng.choice(list(TEXT_TURNS) + list(IMAGE_TURNS))
+    if kind == "transcribe" and rng.random() < 0.4:
+        return spoken_transcribe_turn(rng)
+    if kind in TEXT_TURNS:
+        return TEXT_TURNS[kind](rng), None
+    for attempt in range(20):  # few scenes hold text: look further for one that fits the request
+        scene = generate_scene(scene_seed("train", scene_base + attempt), concepts, scene_config, "train")
+        turn = IMAGE_TURNS[kind](rng, scene)
+        if turn is not None:
+            break
+    else:
+        return None
+    if rng.random() < 0.2:
+        return on_file(rng, turn), None
+    return turn, scene

@@ -129,38 +129,21 @@ def examples_of(rows: Sequence[dict[str, Any]], copies: int, rng: random.Random)
 def generated_rows(config: RouterTrainConfig) -> list[dict[str, Any]]:
     """Requests from the stage-3 generators, as rows: one tool each, or none."""
     from agent.align.emoji_data import load_concepts
-    from agent.align.scenes import SceneConfig, generate_scene, scene_seed
-    from agent.align.tool_use_data import IMAGE_TURNS, TEXT_TURNS, general_requests, on_file, spoken_transcribe_turn
+    from agent.align.tool_use_data import draw_turn, general_requests
     from agent.align.tool_use_words import SMALL_TALK
+    from agent.messages import AudioBlock
 
     rng = random.Random(config.seed)
     concepts = load_concepts()
     rows = []
     for index in range(config.generated):
-        kind = rng.choice(list(TEXT_TURNS) + list(IMAGE_TURNS))
-        context: dict[str, Any] = {"attachment": None, "root": False, "memory": False}
-        if kind == "transcribe" and rng.random() < 0.4:
-            turn, _ = spoken_transcribe_turn(rng)
-            context["attachment"] = "audio"
-        elif kind in TEXT_TURNS:
-            turn = TEXT_TURNS[kind](rng)
-        else:
-            turn = None
-            for attempt in range(20):
-                scene = generate_scene(scene_seed("train", 40_000_000 + index * 20 + attempt), concepts, SceneConfig(), "train")
-                turn = IMAGE_TURNS[kind](rng, scene)
-                if turn is not None:
-                    break
-            if turn is None:
-                continue
-            if rng.random() < 0.2:
-                turn = on_file(rng, turn)
-            else:
-                context["attachment"] = "image"
-        if turn.tool in ("list_files", "read_file") or "path" in turn.arguments:
-            context["root"] = True
-        if turn.tool in ("remember", "recall"):
-            context["memory"] = True
+        drawn = draw_turn(rng, concepts, 40_000_000 + index * 20)
+        if drawn is None:
+            continue
+        turn, attached = drawn
+        context: dict[str, Any] = {"attachment": "audio" if isinstance(attached, AudioBlock) else "image" if attached else None,
+                                   "root": turn.tool in ("list_files", "read_file") or "path" in turn.arguments,
+                                   "memory": turn.tool in ("remember", "recall")}
         rows.append({"request": turn.request, "context": context, "steps": [{"tool": turn.tool}]})
     plain = {"attachment": None, "root": False, "memory": False}
     rows += [{"request": request, "context": plain, "steps": []} for request in general_requests(config.general)]
