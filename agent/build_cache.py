@@ -32,6 +32,10 @@ def build_folder_once(target: Path, build: Callable[[Path], None], source: dict[
     try:
         build(staging)
         (staging / MARKER).write_text(json.dumps(source, indent=1))
+        if target.exists() and not is_built(target):
+            # No marker: not a build of this module's (a copy from before it existed, or left by hand), and
+            # os.replace cannot move a folder onto a non-empty one. It is not a valid build, so it goes.
+            shutil.rmtree(target, ignore_errors=True)
         try:
             os.replace(staging, target)
         except OSError:

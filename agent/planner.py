@@ -143,9 +143,10 @@ class Agent:
             step += 1
             tools = self.offered(self.history + turn) if step <= self.config.max_steps else []
             options = self.config.generation
-            router = self._router(tools)
+            names = [schema["function"]["name"] for schema in tools]
+            router = self._router(names)
             if router is not None:
-                choice = router.decide(self._route_state(turn), [schema["function"]["name"] for schema in tools]).tool
+                choice = router.decide(self._route_state(turn), names).tool
                 if choice is None and step == 1:
                     tools = []  # plain chat: word for word what --no-tools answers
                 else:  # the call it chose, or (after results) the answer, with the tools still listed as trained
@@ -193,15 +194,15 @@ class Agent:
                 turn.append(Message.tool(result))
                 yield ToolResultEvent(result, step, seconds)
 
-    def _router(self, tools: list[dict[str, Any]]) -> Any:
+    def _router(self, names: list[str]) -> Any:
         """The router that judges this step, or None: no tools offered, a call the user required, no router, or
         tools it never learned."""
         router = self.config.tool_router
         if router == CORE:
             router = self.model.tool_router()
-        if router is None or not tools or self.config.generation.tool_choice != "auto":
+        if router is None or not names or self.config.generation.tool_choice != "auto":
             return None
-        return router if router.knows([schema["function"]["name"] for schema in tools]) else None
+        return router if router.knows(names) else None
 
     def _route_state(self, turn: list[Message]) -> "RouteState":
         """What the router reads: the user's words (a spoken request's transcript when there are none), what the

@@ -36,10 +36,10 @@ import torch
 from torch import nn
 
 from agent.errors import ModelLoadError
+from agent.tooling import CONDITIONS
 
 SHIPPED_ROUTER = Path(__file__).resolve().parent / "align" / "weights" / "tool_router"
 ANSWER = "answer"  # the first output: no tool, reply in words
-CONDITIONS = ("image", "audio", "root", "memory")  # what a turn can hold that tools need (tooling.Tool.needs)
 
 
 @dataclass
@@ -100,13 +100,12 @@ def hashed_pieces(text: str, buckets: int) -> list[int]:
     return [zlib.crc32(piece.encode()) % buckets for piece in pieces] or [0]
 
 
-def pieces_batch(texts: Sequence[str], buckets: int) -> tuple[torch.Tensor, torch.Tensor]:
-    flat: list[int] = []
-    offsets = []
-    for text in texts:
-        offsets.append(len(flat))
-        flat += hashed_pieces(text, buckets)
-    return torch.tensor(flat, dtype=torch.long), torch.tensor(offsets, dtype=torch.long)
+def flatten_pieces(bags: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bags of hashed pieces as EmbeddingBag takes them: one flat tensor and each bag's start offset."""
+    offsets = [0]
+    for bag in bags[:-1]:
+        offsets.append(offsets[-1] + len(bag))
+    return torch.tensor([piece for bag in bags for piece in bag], dtype=torch.long), torch.tensor(offsets, dtype=torch.long)
 
 
 def state_features(config: RouterConfig, sentence: torch.Tensor, states: Sequence[RouteState]) -> torch.Tensor:
@@ -166,7 +165,7 @@ class ToolRouter:
 
     def logits(self, states: Sequence[RouteState], offered: Sequence[Sequence[str]]) -> torch.Tensor:
         sentence = self.encoder.encode([state.request for state in states])
-        pieces, offsets = pieces_batch([state.request for state in states], self.config.buckets)
+        pieces, offsets = flatten_pieces([hashed_pieces(state.request, self.config.buckets) for state in states])
         with torch.inference_mode():
             logits = self.net(state_features(self.config, sentence, states), pieces, offsets)
             bias = torch.zeros_like(logits)

@@ -62,6 +62,17 @@ def _numbered(blocks: list, number: int | None, kind: str, hint: str):
     return blocks[number - 1]
 
 
+CONDITIONS = ("image", "audio", "root", "memory")  # what a turn can hold that a tool may need (Tool.needs)
+
+
+def needs_met(name: str, needs: Sequence[str], have: dict[str, bool]) -> bool:
+    """Whether a tool with these needs can work given what the turn holds: it needs nothing, or any one of them."""
+    unknown = set(needs) - set(CONDITIONS)
+    if unknown:  # a typo would hide the tool for good
+        raise ValueError(f"tool {name!r} needs {sorted(unknown)}; known needs: {', '.join(CONDITIONS)}")
+    return not needs or any(have.get(need, False) for need in needs)
+
+
 class Tool(ABC):
     name: str
     description: str
@@ -80,10 +91,7 @@ class Tool(ABC):
             "root": getattr(self, "root", None) is not None,
             "memory": getattr(self, "memory", None) is not None,
         }
-        unknown = set(self.needs) - set(have)
-        if unknown:  # a typo would hide the tool for good
-            raise ValueError(f"tool {self.name!r} needs {sorted(unknown)}; known needs: {', '.join(have)}")
-        return not self.needs or any(have[need] for need in self.needs)
+        return needs_met(self.name, self.needs, have)
 
     def schema(self) -> dict[str, Any]:
         """The OpenAI function-tool form, which every ChatModel accepts."""

@@ -58,7 +58,7 @@ def main() -> None:
     router = None if args.no_router else model.tool_router()
     report = evaluate_heldout(model, rows, image, offer=args.offer, call_threshold=threshold, tool_router=router)
     out.write_text(json.dumps({"engine": args.engine, "offer": args.offer, "call_threshold": threshold,
-                               "tool_router": None if router is None else router.config.__dict__ | {"tools": list(router.config.tools)},
+                               "tool_router": None if router is None else asdict(router.config),
                                "summary": report.summary(),
                                "rows": [asdict(row) for row in report.rows]}, indent=1, ensure_ascii=False))
     print(json.dumps(report.summary(), indent=1))

@@ -128,7 +128,7 @@ def score_row(model: ChatModel, row: dict[str, Any], image: ImageBlock, options:
     from agent.planner import Agent, AgentConfig
 
     started = time.perf_counter()
-    _fresh(model)
+    model.forget_conversations()  # from empty caches, as in a new process (HFChatModel.forget_conversations)
     script = Script(list(row["steps"]))
     tools = row_tools(row, faces, script, offer)
     config = AgentConfig(max_steps=len(row["steps"]) + 2, generation=options, call_threshold=call_threshold,
@@ -159,19 +159,11 @@ def score_row(model: ChatModel, row: dict[str, Any], image: ImageBlock, options:
                          right_tools and answer_ok is not False, plain_same, done.answer, time.perf_counter() - started)
 
 
-def _fresh(model: ChatModel) -> None:
-    """Each run starts from empty caches, as `rosetta chat` does in a new process: the tools-on answer and the
-    --no-tools one are then compared as a user would see them, not across cache states (HFChatModel.forget_conversations)."""
-    forget = getattr(model, "forget_conversations", None)
-    if forget is not None:
-        forget()
-
-
 def plain_answer(model: ChatModel, row: dict[str, Any], image: ImageBlock, options: GenerationOptions) -> str:
     """What ``--no-tools`` answers: the same loop with no tools (plain chat)."""
     from agent.planner import Agent, AgentConfig
 
-    _fresh(model)
+    model.forget_conversations()  # the same start as the tools-on run, so the two compare as a user sees them
     return Agent(model, tools=[], config=AgentConfig(generation=options)).run(user_message(row, image)).answer
 
 

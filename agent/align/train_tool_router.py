@@ -31,25 +31,23 @@ import torch.nn.functional as F
 from agent.align.agent_eval import HELDOUT_SET
 from agent.align.overlap import RequestIndex
 from agent.tool_router import (
-    ANSWER,
-    CONDITIONS,
     RouterConfig,
     RouterNet,
     RouteState,
     ToolRouter,
     allowed_mask,
+    flatten_pieces,
     hashed_pieces,
     state_features,
 )
+from agent.tooling import needs_met
+from tools.defaults import DEFAULT_TOOL_NAMES, full_default_set
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "benchmarks" / "data"
 WRITTEN_SETS = (DATA / "tool_use_calibration.jsonl", DATA / "tool_use_train_written.jsonl", DATA / "tool_use_train_written2.jsonl")
-TOOLS = ("describe_image", "ask_image", "locate", "read_text", "transcribe", "remember", "recall", "calculator", "now",
-         "list_files", "read_file")
-NEEDS = {"describe_image": ("image", "root"), "ask_image": ("image", "root"), "locate": ("image", "root"),
-         "read_text": ("image", "root"), "transcribe": ("audio", "root"), "remember": ("memory",),
-         "recall": ("memory",), "calculator": (), "now": (), "list_files": ("root",), "read_file": ("root",)}
+TOOLS = DEFAULT_TOOL_NAMES  # the router learns the default set, in its listing order
+NEEDS = {tool.name: tuple(tool.needs) for tool in full_default_set()}  # what each needs, as the tools declare it
 
 
 @dataclass
@@ -95,7 +93,7 @@ def _have(context: dict[str, Any]) -> dict[str, bool]:
 
 def offered_tools(have: dict[str, bool]) -> tuple[str, ...]:
     """The default tools that can work with what the turn holds (the loop's offering rule, tooling.Tool.needs)."""
-    return tuple(tool for tool in TOOLS if not NEEDS[tool] or any(have[need] for need in NEEDS[tool]))
+    return tuple(tool for tool in TOOLS if needs_met(tool, NEEDS[tool], have))
 
 
 def with_extra_context(context: dict[str, Any], rng: random.Random) -> dict[str, Any]:
@@ -171,18 +169,13 @@ def fit(router_config: RouterConfig, config: RouterTrainConfig, examples: Sequen
         order = torch.randperm(len(labels))
         for start in range(0, len(labels), config.batch):
             batch = order[start : start + config.batch]
-            flat, offsets = _flatten([pieces[index] for index in batch.tolist()])
+            flat, offsets = flatten_pieces([pieces[index] for index in batch.tolist()])
             logits = net(features[batch], flat, offsets).masked_fill(~allowed[batch], -1e9)
             loss = F.cross_entropy(logits, labels[batch])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
     return ToolRouter(router_config, net.eval(), encoder)
-
-
-def _flatten(lists: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    offsets = torch.tensor([0] + [len(items) for items in lists[:-1]]).cumsum(0)
-    return torch.tensor([item for items in lists for item in items]), offsets
 
 
 def route_rows(router: ToolRouter, rows: Sequence[dict[str, Any]]) -> list[list[str | None]]:

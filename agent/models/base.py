@@ -151,6 +151,10 @@ class ChatModel(ABC):
         call on it (AgentConfig.call_threshold)."""
         return None
 
+    def forget_conversations(self) -> None:
+        """Drop whatever this core caches between requests, so the next one runs as in a fresh process (a no-op
+        for a core that caches nothing)."""
+
     def tool_router(self) -> Any:
         """The learned judge of which tool to call next, or none, that ships with this core (agent/tool_router.py's
         ToolRouter; planner.AgentConfig.tool_router), or None: this core judges alone."""

