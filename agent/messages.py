@@ -39,6 +39,9 @@ class TextBlock:
 class ImageBlock:
     image: Image.Image
     source: str | None = None  # where it came from (a file name), for display and memory
+    # For a photo, what the photo detector found, in words: a core that cannot see photos reads this instead
+    # (filled once, like an AudioBlock's transcript; a drawing keeps None).
+    perception: str | None = None
 
     @classmethod
     def load(cls, source: ImageSource) -> "ImageBlock":
@@ -167,6 +170,11 @@ class Message:
     @property
     def tool_result(self) -> ToolResult | None:
         return self.content[0] if self.role == "tool" else None  # type: ignore[return-value]
+
+
+def images_to_see(messages: Sequence[Message]) -> list[ImageBlock]:
+    """The images a core with eyes must look at itself: photos with a perception are read as words instead."""
+    return [block for block in media_in(messages)[0] if block.perception is None]
 
 
 def media_in(messages: Sequence[Message]) -> tuple[list[ImageBlock], list[AudioBlock]]:

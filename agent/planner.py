@@ -145,6 +145,8 @@ class Agent:
             options = self.config.generation
             names = [schema["function"]["name"] for schema in tools]
             router = self._router(names)
+            if step == 1 and tools and self.model.answers_from_perception(self._view(self.history + turn)):
+                tools, router = [], None  # a plain question about a photo: the core answers from what it found
             if router is not None:
                 choice = router.decide(self._route_state(turn), names).tool
                 if choice is None and step == 1:
@@ -265,6 +267,7 @@ class Agent:
         """The conversation as this core can take it: images as named lines for a core that cannot see them."""
         if self.model.capabilities.images:
             return messages
+        self.model.perceive_photos(messages)  # a photo is read as what the detector found in it
         view, number = [], 0
         for message in messages:
             result = message.tool_result
@@ -276,7 +279,8 @@ class Agent:
             for block in blocks:
                 if isinstance(block, ImageBlock):
                     number += 1
-                    replaced.append(TextBlock(f"[image {number}{': ' + block.source if block.source else ''}]\n"))
+                    replaced.append(TextBlock(f"[image {number}{': ' + block.source if block.source else ''}]\n"
+                                              + (block.perception + "\n" if block.perception else "")))
                 else:
                     replaced.append(block)
             if result is not None:

@@ -1,5 +1,5 @@
-"""The ``detect_objects`` tool: the COCO objects in a photo (CenterNet, agent/vision/detectors.py), with scores,
-boxes and counts, and their crops on request.
+"""The ``detect_objects`` tool: the COCO objects in a photo (CenterNet and NanoDet in agreement,
+agent/vision/photo_detector.py), with scores, boxes and counts, and their crops on request.
 
 Not in the default set yet: the shipped tool router and adapter learned the default listing, and a tool they do
 not know hands the judgement back to the core (docs/agent.md). Use it explicitly:
@@ -10,7 +10,6 @@ not know hands the judgement back to the core (docs/agent.md). Use it explicitly
 from __future__ import annotations
 
 import json
-import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,19 +18,7 @@ from typing import Any, ClassVar
 from agent.messages import ImageBlock, TextBlock
 from tools.base import IMAGE_ARGUMENTS, Tool, ToolContext, ToolInputError, pick_image
 
-_detector: Any = None
-_detector_lock = threading.Lock()
-
-
-def shared_detector() -> Any:
-    """The CenterNet detector, loaded on the first call and kept (its graph and weights: about 4 MB)."""
-    global _detector
-    with _detector_lock:
-        if _detector is None:
-            from agent.vision.detectors import CenterNetDetector
-
-            _detector = CenterNetDetector.load()
-        return _detector
+DEFAULT_MIN_SCORE = 0.4  # the photo detector's own threshold (agent/vision/photo_detector.py)
 
 
 @dataclass
@@ -48,7 +35,7 @@ class DetectObjectsTool(Tool):
             "type": "object",
             "properties": {
                 **IMAGE_ARGUMENTS,
-                "min_score": {"type": "number", "description": "report objects scoring at least this, 0 to 1 (default 0.25)"},
+                "min_score": {"type": "number", "description": "report objects scoring at least this, 0 to 1 (default 0.4; lower finds more, and more mistakes)"},
                 "crops": {"type": "boolean", "description": "also return each object cut out as an image (default false)"},
             },
         }
@@ -56,12 +43,14 @@ class DetectObjectsTool(Tool):
     uses_context: ClassVar[bool] = True
     needs: ClassVar[tuple[str, ...]] = ("image", "root")
 
-    def run(self, context: ToolContext, image: int | None = None, path: str | None = None, min_score: float = 0.25,
+    def run(self, context: ToolContext, image: int | None = None, path: str | None = None, min_score: float = DEFAULT_MIN_SCORE,
             crops: bool = False) -> str | list:
         if not 0.0 <= min_score <= 1.0:
             raise ToolInputError(f"min_score must be between 0 and 1, got {min_score!r}")
         picture = pick_image(context, image, path, self.root).image
-        found = shared_detector().detect(picture, threshold=float(min_score))
+        from agent.vision.photo_detector import shared_photo_detector
+
+        found = shared_photo_detector().detect(picture, threshold=float(min_score))
         report = json.dumps({
             "counts": dict(Counter(d.label for d in found).most_common()),
             "objects": [{"label": d.label, "score": round(d.score, 3), "box": [round(v) for v in d.box]} for d in found],

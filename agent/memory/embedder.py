@@ -6,7 +6,9 @@ Texts and images go through the embedding space's two towers. A recording enters
 - ``audio="tower"``: the space's audio tower embeds the sound itself (``agent/align/audio_space.py``), with no
   transcript: no decoding (12-15x faster here), and clips Whisper transcribes badly still get a place; but it
   knows only the kind of speech it was bound on (docs/alignment.md), so transcripts stay the default.
-Images may also be read (OCR) so their text is kept and shown with them.
+Images may also be read (OCR) so their text is kept and shown with them. A real photo, in Rosetta's own space
+(whose image tower knows emoji scenes only), is placed by what the photo detector found in it: its caption ("a
+photo of a dog and two people") is embedded on the text side, so "the photo with the dog" finds it.
 """
 
 from __future__ import annotations
@@ -98,6 +100,19 @@ class MemoryEmbedder:
                 "so a silent or music-only clip cannot be stored"
             )
         return text
+
+    def photo_caption(self, image: Image.Image) -> tuple[str, str] | None:
+        """(caption to embed, description to keep) for a real photo in Rosetta's own space; None for a drawing,
+        in a space whose image tower sees photos itself (hf:), or where the photo models cannot be had."""
+        if self.config.space.startswith("hf:"):
+            return None
+        from agent.vision.perception import perceive
+
+        try:
+            report = perceive(image)
+        except RosettaError:  # no photo models (offline before setup): the image tower places it, as before
+            return None
+        return None if report is None else (report.caption(), report.description())
 
     def read_text(self, image: Image.Image) -> str:
         # Reading is an addition to the image's vector, not a requirement: a core install stores images unread.

@@ -183,7 +183,13 @@ class Memory:
         extra = {"width": picture.width, "height": picture.height, **metadata.pop("extra", {})}
         if caption:
             extra["caption"] = caption
-        item = MemoryItem("image", text=self.embedder.read_text(picture), extra=extra, **metadata)
+        text = self.embedder.read_text(picture)
+        photo = self.embedder.photo_caption(picture)
+        if photo is not None:  # a real photo: found by what is in it (embedder.py)
+            extra["photo_caption"] = photo[0]
+            item = MemoryItem("image", text="\n".join(part for part in (photo[1], text) if part), extra=extra, **metadata)
+            return NewItem(item, text=photo[0], content=content, suffix=suffix)
+        item = MemoryItem("image", text=text, extra=extra, **metadata)
         return NewItem(item, image=picture, content=content, suffix=suffix)
 
     def prepare_audio(self, audio: AudioSource | AudioBlock, **metadata) -> NewItem:
@@ -297,7 +303,8 @@ class Memory:
         if isinstance(query, ImageBlock):
             query = query.image
         if isinstance(query, Image.Image):
-            return self.embedder.embed_images([query])[0]
+            photo = self.embedder.photo_caption(query)  # a photo looks for what is in it, as photos are stored
+            return self.embedder.embed_texts([photo[0]])[0] if photo else self.embedder.embed_images([query])[0]
         if isinstance(query, AudioBlock):
             if self.embedder.by_sound:
                 return self.embedder.embed_audio([query])[0]
@@ -365,7 +372,9 @@ class Memory:
         def embed(items: list[MemoryItem]) -> np.ndarray:
             entries = []
             for item in items:
-                if item.modality == "image":
+                if item.modality == "image" and item.extra.get("photo_caption"):
+                    entries.append(NewItem(item, text=item.extra["photo_caption"]))
+                elif item.modality == "image":
                     picture = load_image(self.content.path(item.content_file))
                     entries.append(NewItem(item, image=picture))
                 elif item.modality == "audio" and self.embedder.by_sound:

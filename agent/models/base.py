@@ -90,6 +90,13 @@ class ChatReply:
 class Capabilities:
     images: bool = False
     audio: bool = False
+    # Whether the images it sees include real photos. Rosetta's embedded cores see emoji scenes only: their
+    # photos are looked at by the photo detector and read as words, as on a text-only core.
+    photos: bool = True
+
+    @property
+    def sees_photos(self) -> bool:
+        return self.images and self.photos
 
 
 class ReplyStream:
@@ -160,9 +167,16 @@ class ChatModel(ABC):
         ToolRouter; planner.AgentConfig.tool_router), or None: this core judges alone."""
         return None
 
+    def answers_from_perception(self, messages: Sequence[Message]) -> bool:
+        """Whether this core answers the last request from what its perception found (a plain question about a
+        photo, for the embedded cores), so an agent offers no tools for it. False: the core decides as usual."""
+        return False
+
     def prepare_inputs(self, messages: Sequence[Message]) -> None:
-        """Before any generation: transcribe what this model cannot hear, refuse what it cannot take."""
+        """Before any generation: transcribe what this model cannot hear, describe the photos it cannot see,
+        refuse what it cannot take."""
         self.transcribe_audio(messages)
+        self.perceive_photos(messages)
         self.check_inputs(messages)
 
     def transcribe_audio(self, messages: Sequence[Message]) -> None:
@@ -179,14 +193,31 @@ class ChatModel(ABC):
             for block in unheard:
                 transcribe_block(block, self.speech)
 
+    def perceive_photos(self, messages: Sequence[Message]) -> None:
+        """Give every photo this model cannot see a perception: what the photo detector found, in words (stored on
+        the block, so later turns do not look again). Drawings are left to the model's own eyes, if any."""
+        if self.capabilities.sees_photos:
+            return
+        unseen = [block for block in media_in(messages)[0] if block.perception is None]
+        if unseen:
+            from agent.vision.perception import perceive
+
+            for block in unseen:
+                report = perceive(block.image)
+                if report is not None:
+                    block.perception = report.text()
+
     def check_inputs(self, messages: Sequence[Message]) -> None:
         """Raise UnsupportedInputError, before any work, for media this model cannot take."""
         if not messages:
             raise RosettaError("a chat needs at least one message")
         # Audio needs no check: prepare_inputs has transcribed whatever this model cannot hear.
-        if media_in(messages)[0] and not self.capabilities.images:
+        unseen = [block for block in media_in(messages)[0] if block.perception is None]
+        if unseen and not self.capabilities.images:
             raise UnsupportedInputError(
-                f"model {self.name} cannot see images; use a vision-language model, e.g. --model hf:<llava/qwen2-vl id or folder>"
+                f"model {self.name} cannot see images other than photos (it reads a photo through the photo detector, "
+                "and this picture looks like a drawing); use the embedded default for emoji scenes, or a "
+                "vision-language model, e.g. --model hf:<llava/qwen2-vl id or folder>"
             )
 
     @abstractmethod

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, Generator
+from typing import Any, Generator, Sequence
 
 import torch
 from PIL import Image
@@ -20,9 +20,9 @@ from agent.align.flamingo import FlamingoCore, load_flamingo, media_index_for
 from agent.align.llava import SHIPPED_WEIGHTS, load_vision
 from agent.align.vision import preprocess
 from agent.errors import ModelLoadError
-from agent.messages import Message, media_in
+from agent.messages import Message, images_to_see
 from agent.models.base import Capabilities, ChatReply, GenerationOptions, ToolSchema
-from agent.models.embedded_vision import ImageFeatureCache, digest, prompt_pieces
+from agent.models.embedded_vision import ImageFeatureCache, answered_from_photo, digest, prompt_pieces
 from agent.models.hf import HFChatModel
 from agent.paths import rosetta_home
 
@@ -54,7 +54,7 @@ class EmbeddedFlamingoChatModel(HFChatModel):
         super().__init__(text_model.model, text_model.tokenizer, None, name=f"{text_model.name}+flamingo")
         text_model._generation_thread.shutdown(wait=False)
         self.features = text_model.features
-        self.capabilities = Capabilities(images=True)
+        self.capabilities = Capabilities(images=True, photos=False)  # emoji scenes; photos through the detector
         self.core = core.to(self.model.device)
         self.latents = ImageFeatureCache(self._encode_images, image_cache_size)
         self._images_seen: tuple[str, ...] = ()  # the images of the conversation being answered (cache key)
@@ -71,7 +71,7 @@ class EmbeddedFlamingoChatModel(HFChatModel):
     def encode(self, messages: list[Message], tools: list[ToolSchema]) -> dict[str, torch.Tensor]:
         """Token ids of the conversation's text; with images, the core is armed to show them to the tokens after
         each (until ``_generate`` ends)."""
-        if not media_in(messages)[0]:
+        if not images_to_see(messages):
             self._images_seen = ()
             return super().encode(messages, tools)
         pieces, images = prompt_pieces(self, messages, tools)
@@ -84,12 +84,19 @@ class EmbeddedFlamingoChatModel(HFChatModel):
     def _generate(
         self, messages: list[Message], tools: list[ToolSchema], options: GenerationOptions
     ) -> Generator[str, None, ChatReply]:
+        if (reply := answered_from_photo(messages, tools)) is not None:
+            yield reply.text
+            return reply
         # One conversation at a time: encode() arms the core with this conversation's images for its generation.
         with self._lock:
             try:
                 return (yield from super()._generate(messages, tools, options))
             finally:
                 self.core.hide()
+
+    def answers_from_perception(self, messages: Sequence[Message]) -> bool:
+        self.perceive_photos(messages)
+        return answered_from_photo(list(messages), []) is not None
 
     def _cache_key(self) -> Any:
         # Equal token ids stand for other images when the pictures differ: the prefix cache keys on them too.

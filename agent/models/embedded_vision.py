@@ -29,7 +29,7 @@ from agent.align.llava import (
 )
 from agent.align.vision import VisionTransformer, preprocess
 from agent.errors import MessageFormatError, ModelLoadError
-from agent.messages import Message, media_in
+from agent.messages import Message, images_to_see
 from agent.models.base import Capabilities, ChatReply, GenerationOptions, ToolSchema
 from agent.models.hf import HFChatModel
 from agent.models.lora_switch import LoraSwitch, RowAdapter, load_lora_switch
@@ -46,6 +46,18 @@ def prompt_pieces(model: HFChatModel, messages: list[Message], tools: list[ToolS
         raise MessageFormatError(f"the conversation's text contains {IMAGE_MARKER!r}, Rosetta's image marker; remove it")
     pieces = [model.tokenizer(piece, add_special_tokens=False, return_tensors="pt").input_ids[0] for piece in split_on_markers(prompt)]
     return pieces, rendered.images
+
+
+def answered_from_photo(messages: list[Message], tools: list[ToolSchema]) -> ChatReply | None:
+    """The reply to a plain question (what, how many, is there, where) about the conversation's latest image when
+    it is a photo: built from the photo detector's findings (agent/vision/photo_answers.py), not generated, since
+    a 135M core does not reliably repeat what it is told. None with tools offered, or for any other request."""
+    if tools:
+        return None
+    from agent.vision.photo_answers import answer_in_conversation
+
+    text = answer_in_conversation(messages)
+    return None if text is None else ChatReply(Message.assistant(text))
 
 
 def has_vision_weights(folder: Path = SHIPPED_WEIGHTS) -> bool:
@@ -66,7 +78,7 @@ class EmbeddedVisionChatModel(HFChatModel):
         super().__init__(text_model.model, text_model.tokenizer, None, name=text_model.name)
         text_model._generation_thread.shutdown(wait=False)
         self.features = text_model.features  # keeps how the text model lists tools
-        self.capabilities = Capabilities(images=True)
+        self.capabilities = Capabilities(images=True, photos=False)  # emoji scenes; photos through the detector
         device = self.model.device
         self.vision = vision.to(device).eval()
         self.projector = projector.to(device).eval()
@@ -103,7 +115,7 @@ class EmbeddedVisionChatModel(HFChatModel):
     # Prompt ------------------------------------------------------------------------------------------
 
     def encode(self, messages: list[Message], tools: list[ToolSchema]) -> dict[str, torch.Tensor]:
-        if not media_in(messages)[0]:
+        if not images_to_see(messages):
             return super().encode(messages, tools)
         pieces, images = prompt_pieces(self, messages, tools)
         embed = self.model.get_input_embeddings()
@@ -116,11 +128,18 @@ class EmbeddedVisionChatModel(HFChatModel):
     def _generate(
         self, messages: list[Message], tools: list[ToolSchema], options: GenerationOptions
     ) -> Generator[str, None, ChatReply]:
+        if (reply := answered_from_photo(messages, tools)) is not None:
+            yield reply.text
+            return reply
         if self.batcher is not None:  # the weights stay as they are; the engine applies the adapter per row
             return (yield from super()._generate(messages, tools, options))
         with self._adapter_lock:
             self._switch_adapter(messages, tools)
             return (yield from super()._generate(messages, tools, options))
+
+    def answers_from_perception(self, messages: Sequence[Message]) -> bool:
+        self.perceive_photos(messages)
+        return answered_from_photo(list(messages), []) is not None
 
     def tool_call_probability(self, messages: Sequence[Message], tools: Sequence[ToolSchema]) -> float | None:
         if self.batcher is not None:
@@ -138,7 +157,7 @@ class EmbeddedVisionChatModel(HFChatModel):
 
     def _adapter_wanted(self, messages: list[Message], tools: list[ToolSchema]) -> bool:
         # The adapter was trained on image conversations and tool use: plain chat runs on the untouched model.
-        return self.adapter is not None and (bool(media_in(messages)[0]) or bool(tools))
+        return self.adapter is not None and (bool(images_to_see(messages)) or bool(tools))
 
     def _row_adapter(self) -> RowAdapter | None:
         if self.adapter is None:

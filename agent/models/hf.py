@@ -174,7 +174,7 @@ class HFChatModel(ChatModel):
 
     def encode(self, messages: list[Message], tools: list[ToolSchema]) -> dict[str, torch.Tensor]:
         """Token ids (and pixel values) of the conversation, ready for generate()."""
-        rendered = render_conversation(messages, tools, self.features)
+        rendered = render_conversation(messages, tools, self.features, sees_photos=self.capabilities.sees_photos)
         template_owner = self.processor if self.processor is not None else self.tokenizer
         extra = {"tools": rendered.tools} if rendered.tools else {}
         prompt = template_owner.apply_chat_template(

@@ -85,6 +85,7 @@ def render_conversation(
     features: TemplateFeatures,
     hears_audio: bool = False,
     image_marker: str | None = None,
+    sees_photos: bool = False,
 ) -> RenderedConversation:
     """``image_marker``: for a text template whose model sees images (Rosetta's own LLaVA core), the text each
     image becomes, followed by a newline; the model swaps it for the image's tokens after rendering."""
@@ -109,6 +110,8 @@ def render_conversation(
         for block in blocks:
             if isinstance(block, TextBlock):
                 parts.append({"type": "text", "text": block.text})
+            elif isinstance(block, ImageBlock) and block.perception is not None and not sees_photos:
+                parts.append({"type": "text", "text": block.perception + "\n"})  # a photo, read as words
             elif isinstance(block, ImageBlock):
                 parts.append({"type": "text", "text": image_marker + "\n"} if image_marker else {"type": "image"})
                 rendered.images.append(block.image)

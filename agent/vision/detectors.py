@@ -114,3 +114,94 @@ class CenterNetDetector:
         classes = rows[:, 5].astype(int)
         return [Detection(COCO_LABELS[classes[i]], float(rows[i, 4]), tuple(float(v) for v in boxes[i]))
                 for i in suppress(boxes, rows[:, 4], classes, self.config.iou)]
+
+
+@dataclass
+class NanoDetConfig:
+    size: int = 416  # the graph's input side
+    strides: tuple[int, ...] = (8, 16, 32)
+    reg_max: int = 10  # each box side is a distribution over 0..reg_max strides
+    # NanoDet's scores are quality-focal scores (a class probability times the expected IoU), so a true object
+    # scores lower than a plain classifier's probability would; upstream's demo draws from 0.35.
+    threshold: float = 0.35
+    iou: float = 0.6  # upstream's per-class suppression
+    candidates: int = 1000  # upstream keeps the best 1,000 places of each stride before suppression
+
+
+# BGR order: the network was trained on OpenCV's channel order (upstream nanodet-g.yml).
+NANODET_MEAN = np.array([103.53, 116.28, 123.675], dtype=np.float32)
+NANODET_STD = np.array([57.375, 57.12, 58.395], dtype=np.float32)
+
+
+def centred_letterbox(image: Image.Image, size: int) -> tuple[np.ndarray, float, tuple[float, float]]:
+    """(size, size, 3) float32 RGB 0-255 with the photo scaled to fit in the middle, black around it; the scale
+    and the (x, y) offset of the photo's corner (upstream's keep_ratio warp centres the photo)."""
+    image = image.convert("RGB")
+    scale = size / max(image.size)
+    width, height = max(1, round(image.width * scale)), max(1, round(image.height * scale))
+    left, top = (size - width) / 2, (size - height) / 2
+    canvas = Image.new("RGB", (size, size))
+    canvas.paste(image.resize((width, height), Image.BILINEAR), (int(left), int(top)))
+    return np.asarray(canvas, dtype=np.float32), scale, (float(int(left)), float(int(top)))
+
+
+class NanoDetDetector:
+    """NanoDet-g (COCO-80) from the npm photo models, decoded as upstream's GFL head does (RangiLyu/nanodet v0.x):
+    per stride, class scores (already through the sigmoid in this graph) and 4 x (reg_max + 1) logits per place;
+    each side's distance is the softmax's expectation times the stride, measured from the cell's centre
+    ((i + 0.5) * stride); then per-class suppression."""
+
+    INPUT = "input_1"
+    # (scores, distributions) per stride 8, 16, 32
+    OUTPUTS = (("Identity:0", "Identity_3:0"), ("Identity_1:0", "Identity_4:0"), ("Identity_2:0", "Identity_5:0"))
+
+    def __init__(self, graph: GraphModel, config: NanoDetConfig | None = None, device: str | torch.device = "cpu"):
+        self.graph = graph
+        self.config = config or NanoDetConfig()
+        self.device = torch.device(device)
+
+    @classmethod
+    def load(cls, folder: Path | None = None, config: NanoDetConfig | None = None, device: str | torch.device = "cpu") -> "NanoDetDetector":
+        from agent.vision.npm_models import model_file
+
+        path = (folder / "nanodet.json") if folder else model_file("nanodet")
+        return cls(GraphModel.load(path), config, device)
+
+    def raw(self, image: Image.Image) -> tuple[np.ndarray, np.ndarray, float, tuple[float, float]]:
+        """Every place's boxes (x0, y0, x1, y1 in input pixels) and 80 class scores, with the letterbox used."""
+        config = self.config
+        pixels, scale, offset = centred_letterbox(image, config.size)
+        bgr = (pixels[..., ::-1] - NANODET_MEAN) / NANODET_STD
+        feed = torch.from_numpy(np.ascontiguousarray(bgr.transpose(2, 0, 1)[None]))
+        names = [name for pair in self.OUTPUTS for name in pair]
+        with torch.inference_mode():
+            values = self.graph.run({self.INPUT: feed.to(self.device)}, names)
+        bins = torch.arange(config.reg_max + 1, dtype=torch.float32)
+        all_boxes, all_scores = [], []
+        for stride, (score_name, distribution_name) in zip(config.strides, self.OUTPUTS):
+            scores = values[score_name][0].float().cpu()
+            logits = values[distribution_name][0].float().cpu().reshape(-1, 4, config.reg_max + 1)
+            distances = (logits.softmax(-1) * bins).sum(-1) * stride  # left, top, right, bottom
+            side = config.size // stride
+            ys, xs = torch.meshgrid(torch.arange(side, dtype=torch.float32), torch.arange(side, dtype=torch.float32), indexing="ij")
+            centres = torch.stack([(xs.flatten() + 0.5) * stride, (ys.flatten() + 0.5) * stride], -1)
+            if len(scores) > config.candidates:
+                keep = scores.max(-1).values.topk(config.candidates).indices
+                scores, distances, centres = scores[keep], distances[keep], centres[keep]
+            boxes = torch.cat([centres - distances[:, :2], centres + distances[:, 2:]], -1).clamp(0, config.size)
+            all_boxes.append(boxes)
+            all_scores.append(scores)
+        return torch.cat(all_boxes).numpy(), torch.cat(all_scores).numpy(), scale, offset
+
+    def detect(self, image: Image.Image, threshold: float | None = None) -> list[Detection]:
+        boxes, scores, scale, (left, top) = self.raw(image)
+        threshold = self.config.threshold if threshold is None else threshold
+        places, classes = np.nonzero(scores >= threshold)  # a place may hold more than one class, as upstream
+        if not len(places):
+            return []
+        picked = scores[places, classes]
+        boxes = (boxes[places] - np.array([left, top, left, top], dtype=np.float32)) / scale
+        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, image.width)
+        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, image.height)
+        return [Detection(COCO_LABELS[classes[i]], float(picked[i]), tuple(float(v) for v in boxes[i]))
+                for i in suppress(boxes, picked, classes, self.config.iou)]

@@ -207,3 +207,22 @@ def test_the_same_memory_runs_on_milvus_lite(tmp_path, space):
         assert not image_file.exists() and memory.count() == 4
     with Memory.open_milvus(str(tmp_path / "milvus.db"), tmp_path / "content", embedder=embedder) as memory:
         assert memory.count() == 4  # persisted
+
+
+def test_photos_are_found_by_what_is_in_them(memory, tmp_path):
+    skimage_data = pytest.importorskip("skimage").data
+    photos = {"chelsea.png": skimage_data.chelsea(), "astronaut.png": skimage_data.astronaut(),
+              "coffee.png": skimage_data.coffee(), "motorcycle.png": skimage_data.stereo_motorcycle()[0],
+              "rocket.png": skimage_data.rocket()}
+    for name, pixels in photos.items():
+        Image.fromarray(pixels).save(tmp_path / name)
+        memory.add_image(tmp_path / name)
+    for name, image in emoji_pictures(5):  # drawings beside them still go through the image tower
+        image.save(tmp_path / f"{name.replace(' ', '_')}.png")
+        memory.add_image(tmp_path / f"{name.replace(' ', '_')}.png")
+    for query, expected in (("the photo with the cat", "chelsea.png"), ("the picture of a motorbike", "motorcycle.png"),
+                            ("my coffee mug photo", "coffee.png"), ("a photo of a person", "astronaut.png")):
+        hits = memory.search(query, k=1, where=Filter(modalities=("image",)))
+        assert hits[0].item.source == expected, (query, [hit.item.source for hit in hits])
+    cat = memory.search("the photo with the cat", k=1)[0].item
+    assert cat.text.startswith("I see a cat") and cat.extra["photo_caption"] == "a photo of a cat"

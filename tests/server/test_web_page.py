@@ -226,6 +226,22 @@ def test_image_attachment(chat, screenshot, tmp_path):
     screenshot(page, "image")
 
 
+def test_a_real_photo_is_answered_from_what_the_detector_found(chat, screenshot, tmp_path):
+    from tests.vision.reference_inputs import photo
+
+    page = chat.page
+    path = tmp_path / "grace_hopper.jpg"
+    photo().save(path)
+    page.set_input_files("#attach-image", str(path))
+    chat.ask("What is in this photo?")
+    chat.wait_reply()
+    assert chat.answer().startswith("I see a person"), chat.answer()
+    chat.ask("How many people are in it?")
+    chat.wait_reply()
+    assert chat.answer() == "I see one person.", chat.answer()
+    screenshot(page, "photo")
+
+
 def test_paste_image_shows_a_removable_thumbnail(chat, screenshot):
     page = chat.page
     buffer = io.BytesIO()

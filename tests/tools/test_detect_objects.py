@@ -17,12 +17,14 @@ from tools.detect_objects import DetectObjectsTool
 
 def test_a_photo_gives_counts_labels_and_boxes():
     result = json.loads(DetectObjectsTool().run(ToolContext(images=[ImageBlock(photo())])))
-    assert result["counts"] == {"person": 1, "tie": 1} and result["note"] is None
+    assert result["counts"] == {"person": 1} and result["note"] is None  # the tie scores 0.38 on average
+    lower = json.loads(DetectObjectsTool().run(ToolContext(images=[ImageBlock(photo())]), min_score=0.3))
+    assert lower["counts"] == {"person": 1, "tie": 1}
     assert all(len(item["box"]) == 4 and 0 < item["score"] <= 1 for item in result["objects"])
 
 
 def test_crops_come_back_as_images_of_the_boxes():
-    content = DetectObjectsTool().run(ToolContext(images=[ImageBlock(photo())]), crops=True)
+    content = DetectObjectsTool().run(ToolContext(images=[ImageBlock(photo())]), crops=True, min_score=0.3)
     report = json.loads(content[0].text)
     images = [block for block in content if isinstance(block, ImageBlock)]
     assert isinstance(content[0], TextBlock) and len(images) == len(report["objects"]) == 2

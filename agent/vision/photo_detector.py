@@ -1,0 +1,84 @@
+"""Two detectors that must agree: what Rosetta reports as found in a photo.
+
+CenterNet and NanoDet (agent/vision/detectors.py) are small COCO models, each with its own mistakes: on craters
+or coins one sees kites or clocks, on a flower the other sees a cake. Their mistakes seldom coincide, while real
+objects are found by both, in the same place. So an object is reported when both find its class with boxes that
+overlap (IoU >= ``agree_iou``), each scoring at least ``floor``, and their mean score reaches ``threshold``;
+the box is CenterNet's. The rule and its two thresholds were chosen on the labelled photos of
+benchmarks/data/photos.jsonl (docs/vision.md shows each photo's result), which makes those photos a development
+set: a user's photos are new to it.
+
+    detector = PhotoDetector.load()
+    found = detector.detect(Image.open("photo.jpg"))   # [Detection(label, score, box), ...]
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from agent.vision.detectors import CenterNetDetector, Detection, NanoDetDetector, box_iou
+
+
+@dataclass
+class AgreementConfig:
+    floor: float = 0.15  # each detector's own score must reach this (far below either one's usual threshold)
+    threshold: float = 0.4  # the mean of the two scores must reach this
+    agree_iou: float = 0.3  # the two boxes of one object overlap at least this much
+
+
+def agreed(first: list[Detection], second: list[Detection], config: AgreementConfig,
+           threshold: float | None = None) -> list[Detection]:
+    """``first``'s detections that ``second`` confirms (same label, overlapping box), scored by the mean, best
+    first; each of ``second``'s detections confirms one object at most."""
+    threshold = config.threshold if threshold is None else threshold
+    used: set[int] = set()
+    kept: list[Detection] = []
+    for detection in sorted(first, key=lambda d: -d.score):
+        candidates = [(index, other) for index, other in enumerate(second)
+                      if index not in used and other.label == detection.label]
+        if not candidates:
+            continue
+        overlaps = box_iou(np.array(detection.box), np.array([other.box for _, other in candidates]))
+        best = int(np.argmax(overlaps))
+        if overlaps[best] < config.agree_iou:
+            continue
+        score = (detection.score + candidates[best][1].score) / 2
+        if score >= threshold:
+            used.add(candidates[best][0])
+            kept.append(replace(detection, score=score))
+    return kept
+
+
+class PhotoDetector:
+    def __init__(self, centernet: CenterNetDetector, nanodet: NanoDetDetector, config: AgreementConfig | None = None):
+        self.centernet = centernet
+        self.nanodet = nanodet
+        self.config = config or AgreementConfig()
+
+    @classmethod
+    def load(cls, folder: Path | None = None, config: AgreementConfig | None = None, device: str = "cpu") -> "PhotoDetector":
+        return cls(CenterNetDetector.load(folder, device=device), NanoDetDetector.load(folder, device=device), config)
+
+    def detect(self, image: Image.Image, threshold: float | None = None) -> list[Detection]:
+        """The objects both detectors find, best first; ``threshold``: the least mean score (default: the config's)."""
+        floor = self.config.floor
+        return agreed(self.centernet.detect(image, floor), self.nanodet.detect(image, floor), self.config, threshold)
+
+
+_shared: PhotoDetector | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_photo_detector() -> PhotoDetector:
+    """One PhotoDetector per process, loaded on first use (both graphs: about 12 MB; the package is fetched
+    once into the cache if it is not there)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = PhotoDetector.load()
+        return _shared

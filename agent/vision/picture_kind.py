@@ -1,0 +1,54 @@
+"""Photo or drawing: which eyes should look at a picture.
+
+Rosetta's own image encoder knows emoji scenes (flat drawings on plain or two-colour backgrounds); the photo
+detectors know real photos and call an emoji scene's shapes kites. A drawing is made of a few flat colours, a
+photo of many: reduced to 96x96 and 16 levels a channel, the 8 commonest colours cover at least 0.65 of every
+emoji scene measured (0.77 as PNG, 0.65 after JPEG at quality 75) and at most 0.54 of the colour photos
+(benchmarks/bench_picture_kind.py writes docs/picture_kind.json). Two more signs of a photo: grey (no emoji scene is
+grey), and a dark commonest colour (every scene's background is pale, as a mostly black night sky is not).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+SIDE = 96
+LEVELS = 16  # per channel
+TOP_COLOURS = 8
+DRAWING_SHARE = 0.6  # between the measured 0.54 (photos) and 0.65 (scenes)
+
+
+PALE = 160  # every channel of a scene's background is 185-250 (agent/align/scenes.py), less some JPEG loss
+
+
+def _colours(image: Image.Image) -> np.ndarray:
+    """Each pixel's colour bin (16 levels a channel) at 96x96."""
+    pixels = np.asarray(image.convert("RGB").resize((SIDE, SIDE), Image.BILINEAR)).astype(np.int32) // (256 // LEVELS)
+    return ((pixels[..., 0] * LEVELS + pixels[..., 1]) * LEVELS + pixels[..., 2]).ravel()
+
+
+def palette_share(image: Image.Image) -> float:
+    """The share of the picture covered by its 8 commonest colours, at 96x96 and 16 levels a channel."""
+    counts = np.sort(np.bincount(_colours(image)))[::-1]
+    return float(counts[:TOP_COLOURS].sum() / counts.sum())
+
+
+def commonest_is_pale(image: Image.Image) -> bool:
+    """Whether one of the 3 commonest colours is pale (one, not the first: a big emoji may outnumber the background)."""
+    for colour in np.argsort(-np.bincount(_colours(image)), kind="stable")[:3]:
+        channels = (colour // (LEVELS * LEVELS), colour // LEVELS % LEVELS, colour % LEVELS)
+        if min(channels) * (256 // LEVELS) + (256 // LEVELS) // 2 >= PALE:
+            return True
+    return False
+
+
+def is_grey(image: Image.Image) -> bool:
+    if image.mode in ("L", "LA", "I", "I;16", "F", "1"):
+        return True
+    pixels = np.asarray(image.convert("RGB").resize((SIDE, SIDE), Image.BILINEAR)).astype(np.int32)
+    return bool((pixels.max(-1) - pixels.min(-1) <= 8).mean() >= 0.995)  # a scene on a grey ground still has coloured things
+
+
+def is_photo(image: Image.Image) -> bool:
+    return is_grey(image) or palette_share(image) < DRAWING_SHARE or not commonest_is_pale(image)

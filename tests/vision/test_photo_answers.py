@@ -1,0 +1,58 @@
+"""What is said about a photo (agent/vision/photo_report.py, photo_answers.py): counts, places, plain answers
+to plain questions, and "I can't tell" for things outside the detector's 80 kinds, never a made-up "no"."""
+
+from __future__ import annotations
+
+from agent.messages import Message
+from agent.vision.detectors import Detection
+from agent.vision.photo_answers import answer, kinds_for
+from agent.vision.photo_report import PhotoReport
+
+W, H = 600, 400
+TWO_PEOPLE_AND_A_DOG = PhotoReport([
+    Detection("person", 0.8, (20, 50, 180, 390)),     # left, large
+    Detection("person", 0.7, (420, 60, 580, 390)),    # right, large
+    Detection("dog", 0.6, (260, 300, 340, 390)),      # bottom centre, small
+], W, H)
+NOTHING = PhotoReport([], W, H)
+
+
+def test_the_description_counts_and_places_each_kind():
+    text = TWO_PEOPLE_AND_A_DOG.description()
+    assert text.startswith("I see two people") and "on the left" in text and "on the right" in text
+    assert "a dog (small, at the bottom)" in text
+
+
+def test_nothing_found_is_said_plainly():
+    assert "can't say what it shows" in NOTHING.description()
+    assert answer("What is in this photo?", NOTHING) == NOTHING.description()
+
+
+def test_counts_use_the_words_people_use():
+    assert answer("How many people are in this photo?", TWO_PEOPLE_AND_A_DOG) == "I see two people."
+    assert answer("how many dogs?", TWO_PEOPLE_AND_A_DOG) == "I see one dog."
+    assert answer("How many cats are there", TWO_PEOPLE_AND_A_DOG) == "I see no cats."
+    assert answer("How many animals are there?", TWO_PEOPLE_AND_A_DOG).startswith("I see one animal:")
+
+
+def test_presence_and_place():
+    assert answer("Is there a puppy?", TWO_PEOPLE_AND_A_DOG).startswith("Yes: a dog")
+    assert answer("Is there a cat in the picture?", TWO_PEOPLE_AND_A_DOG) == "No, I don't see a cat in this photo."
+    assert answer("Where is the dog?", TWO_PEOPLE_AND_A_DOG) == "A dog: small, at the bottom."
+
+
+def test_things_outside_the_80_kinds_get_i_cannot_tell_not_no():
+    for question in ("Are there any flowers?", "How many trees are there?", "Where is the lake?"):
+        reply = answer(question, TWO_PEOPLE_AND_A_DOG)
+        assert reply.startswith("I can't tell") and "not one of them" in reply, reply
+
+
+def test_other_questions_are_left_to_the_core():
+    assert answer("Write a poem about it", TWO_PEOPLE_AND_A_DOG) is None
+    assert kinds_for("kittens") == ("cat",) and kinds_for("sofa") == ("couch",) and kinds_for("spaceship") is None
+
+
+def test_a_question_about_an_earlier_photo_that_is_not_about_it_is_left_alone():
+    from agent.vision.photo_answers import answer_in_conversation
+
+    assert answer_in_conversation([Message.user("What is the capital of France?")]) is None
