@@ -56,3 +56,27 @@ def test_a_question_about_an_earlier_photo_that_is_not_about_it_is_left_alone():
     from agent.vision.photo_answers import answer_in_conversation
 
     assert answer_in_conversation([Message.user("What is the capital of France?")]) is None
+
+
+def test_more_ways_of_asking():
+    report = TWO_PEOPLE_AND_A_DOG
+    assert answer("count the people", report) == "I see two people."
+    assert answer("how many cats and dogs are there?", report) == "I see no cats. I see one dog."
+    assert answer("How many dogs do you see", report) == "I see one dog."
+    assert answer("Who is in the photo?", report).endswith("I can't tell who they are.")
+    assert answer("What animal is this?", report) == "I see a dog (small, at the bottom)."
+    assert answer("Is this a cat or a dog?", report) == "I see a dog in this photo."
+    assert answer("Where is the person standing?", report).startswith("A person: large, on the left")
+
+
+def test_a_later_question_on_another_subject_goes_to_the_core():
+    from agent.vision import perception
+    from agent.vision.photo_answers import answer_in_conversation
+    from tests.vision.reference_inputs import photo
+
+    portrait = photo()
+    history = [Message.user("What is in this photo?", images=[portrait]), Message.assistant("I see a person.")]
+    history[0].images[0].perception = perception.perceive(portrait).text()
+    assert answer_in_conversation(history + [Message.user("How many legs does a spider have?")]) is None
+    assert answer_in_conversation(history + [Message.user("How many people are in it?")]) == "I see one person."
+    assert "cannot judge colours" in answer_in_conversation(history + [Message.user("What colour is her hat?")])
