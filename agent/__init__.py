@@ -29,15 +29,15 @@ from agent.messages import (
 # Resolved through agent.models, whose own lazy table says which module holds each name.
 _FROM_MODELS = ("ChatModel", "ChatReply", "GenerationOptions", "HFLoadConfig", "load_model")
 
-_FROM_PLANNER = ("Agent", "AgentConfig")
+_FROM_LOOP = ("Agent", "AgentConfig")
 
 __all__ = ["AudioBlock", "ImageBlock", "Message", "RosettaError", "TextBlock", "ToolCall", "ToolResult", *_FROM_MODELS,
-           *_FROM_PLANNER]
+           *_FROM_LOOP]
 
 
 def __getattr__(name: str) -> Any:
     if name in _FROM_MODELS:
         return getattr(import_module("agent.models"), name)
-    if name in _FROM_PLANNER:
-        return getattr(import_module("agent.planner"), name)
+    if name in _FROM_LOOP:
+        return getattr(import_module("agent.loop"), name)
     raise AttributeError(f"module 'agent' has no attribute {name!r}")

@@ -44,7 +44,7 @@ class AudioLimits:
     silence_peak: float = 1e-4
 
 
-def _describe(source: object) -> str:
+def describe_source(source: object) -> str:
     if isinstance(source, (str, Path)):
         text = str(source)
         return text[:40] + "..." if text.startswith("data:") else repr(text)
@@ -63,11 +63,11 @@ def _decode_data_url(url: str, kind: str) -> bytes:
         raise MediaError(f"the {kind} data: URL holds invalid base64; re-encode the file") from None
 
 
-def _local_file(source: str | Path, kind: str, max_bytes: int) -> Path:
+def local_file(source: str | Path, kind: str, max_bytes: int) -> Path:
     """A path the user gave, checked: not a URL, an existing non-empty file, within the size limit."""
     if isinstance(source, str) and source.split("://", 1)[0] in ("http", "https", "ftp", "file"):
         raise MediaError(
-            f"{kind} {_describe(source)} is a URL; Rosetta does not fetch URLs here: download it and pass the file path"
+            f"{kind} {describe_source(source)} is a URL; Rosetta does not fetch URLs here: download it and pass the file path"
         )
     path = Path(source).expanduser()
     if not path.exists():
@@ -81,30 +81,30 @@ def _local_file(source: str | Path, kind: str, max_bytes: int) -> Path:
             "shrink or split it"
         )
     if size == 0:
-        raise MediaError(f"{kind} {_describe(source)} is empty (0 bytes); pass a real file")
+        raise MediaError(f"{kind} {describe_source(source)} is empty (0 bytes); pass a real file")
     return path
 
 
-def _unreadable(kind: str, path: Path, error: OSError) -> MediaError:
+def unreadable(kind: str, path: Path, error: OSError) -> MediaError:
     return MediaError(f"cannot read {kind} file {str(path)!r}: {error.strerror}; check its permissions")
 
 
-def _read_source_bytes(source: str | Path | bytes, kind: str, max_bytes: int) -> bytes:
+def read_source_bytes(source: str | Path | bytes, kind: str, max_bytes: int) -> bytes:
     """Raw bytes from a path, a data: URL or bytes, refusing remote URLs and oversized files."""
     if isinstance(source, bytes):
         data = source
     elif isinstance(source, str) and source.startswith("data:"):
         data = _decode_data_url(source, kind)
     else:
-        path = _local_file(source, kind, max_bytes)
+        path = local_file(source, kind, max_bytes)
         try:
             data = path.read_bytes()
         except OSError as error:
-            raise _unreadable(kind, path, error) from None
+            raise unreadable(kind, path, error) from None
     if len(data) > max_bytes:
         raise MediaError(f"{kind} data is {len(data) / 2**20:.0f} MiB, over the {max_bytes / 2**20:.0f} MiB limit")
     if not data:
-        raise MediaError(f"{kind} {_describe(source)} is empty (0 bytes); pass a real file")
+        raise MediaError(f"{kind} {describe_source(source)} is empty (0 bytes); pass a real file")
     return data
 
 
@@ -125,8 +125,8 @@ def load_image(source: ImageSource, limits: ImageLimits = ImageLimits()) -> Imag
         return _to_rgb(source)
     if not isinstance(source, (str, Path, bytes)):
         raise MediaError(f"cannot use {type(source).__name__} as an image; pass a path, bytes, data: URL or PIL image")
-    data = _read_source_bytes(source, "image", limits.max_bytes)
-    name = _describe(source)
+    data = read_source_bytes(source, "image", limits.max_bytes)
+    name = describe_source(source)
     try:
         with warnings.catch_warnings():
             # PIL warns, then raises, on huge images; our own pixel limit below gives the message instead.
@@ -166,7 +166,7 @@ def image_to_data_url(image: Image.Image) -> str:
     return "data:image/png;base64," + image_to_base64_png(image)
 
 
-def _mono_float32(samples: np.ndarray, channel_axis: int | None = None) -> np.ndarray:
+def mono_float32(samples: np.ndarray, channel_axis: int | None = None) -> np.ndarray:
     """Mix down to mono float32. soundfile gives (frames, channels); users' arrays may be (channels, frames),
     so without a given axis the shorter one is taken as the channels."""
     samples = np.asarray(samples)
@@ -182,7 +182,7 @@ def _mono_float32(samples: np.ndarray, channel_axis: int | None = None) -> np.nd
     return samples.astype(np.float32, copy=False)
 
 
-def _wav_data_is_cut(data: bytes, file_size: int | None = None) -> bool:
+def wav_data_is_cut(data: bytes, file_size: int | None = None) -> bool:
     """True when a RIFF/WAVE file's data chunk declares more bytes than the file holds.
 
     ``data`` may be just the file's head (the chunk headers) when ``file_size`` gives the whole length.
@@ -212,13 +212,13 @@ def load_audio(
     libsndfile reads: wav, flac, ogg/vorbis, opus, mp3; no ffmpeg needed. Silent audio is refused unless
     ``allow_silence`` (a chat attachment with nothing audible is almost always a recording mistake).
     """
-    name = _describe(source)
+    name = describe_source(source)
     if isinstance(source, np.ndarray):
         if sample_rate is None:
             raise MediaError("an audio array needs its sample_rate; pass sample_rate=...")
-        samples, rate = _mono_float32(source), int(sample_rate)
+        samples, rate = mono_float32(source), int(sample_rate)
     elif isinstance(source, (str, Path, bytes)):
-        data = _read_source_bytes(source, "audio", limits.max_bytes)
+        data = read_source_bytes(source, "audio", limits.max_bytes)
         try:
             with soundfile.SoundFile(io.BytesIO(data)) as sound:
                 rate = sound.samplerate
@@ -236,9 +236,9 @@ def load_audio(
         except (RuntimeError, EOFError) as error:
             raise MediaError(f"audio {name} is damaged or truncated ({error}); re-export it") from None
         # Decoders of compressed formats stop quietly at a cut; libsndfile shortens a cut WAV's header.
-        if len(raw) < 0.98 * declared_frames or _wav_data_is_cut(data):
+        if len(raw) < 0.98 * declared_frames or wav_data_is_cut(data):
             raise MediaError(f"audio {name} is truncated (the file ends before its audio does); re-export it")
-        samples = _mono_float32(raw, channel_axis=1)
+        samples = mono_float32(raw, channel_axis=1)
     else:
         raise MediaError(f"cannot use {type(source).__name__} as audio; pass a path, bytes or numpy array")
 

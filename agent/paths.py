@@ -12,3 +12,8 @@ def rosetta_home() -> Path:
         return Path(os.environ["ROSETTA_HOME"]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "rosetta"
+
+
+# Rosetta's own trained weights, small safetensors shipped inside the package (the image encoder, projector, LoRA
+# adapter, grounding head, audio tower, tool router), with their training curves and run records.
+SHIPPED_WEIGHTS = Path(__file__).resolve().parent / "weights"

@@ -1,6 +1,6 @@
 """What every tool is, as the agent loop sees it: a name, a description and a JSON schema the model reads, and
 a typed ``run``. The tools themselves live in the ``tools`` package, which builds on this; the loop
-(agent/planner.py) needs only this interface.
+(agent/loop.py) needs only this interface.
 
 ``Tool.call`` is the only way the agent runs a tool: it checks the model's arguments against the schema
 first, and turns any failure into an error result with one line the model (and the user) can act on, so
@@ -24,7 +24,7 @@ from agent.messages import (
     ToolResult,
     media_in,
 )
-from agent.models.schema_check import schema_errors
+from agent.schema_check import schema_errors
 
 
 class ToolInputError(RosettaError):

@@ -23,7 +23,7 @@ EXAMPLES = ("agent_image_chat", "spoken_question", "receipt_agent", "custom_tool
 
 
 def requests(count: int, seed: int) -> list[str]:
-    from agent.align.tool_use_data import TEXT_TURNS
+    from agent.train.tool_use_data import TEXT_TURNS
 
     rng = random.Random(seed)
     return [TEXT_TURNS[rng.choice(sorted(TEXT_TURNS))](rng).request for _ in range(count)]
@@ -63,7 +63,7 @@ def sampled_validity(model, tools, prompts: list[str]) -> dict:
     """Sampled at temperature 1.0: every call the model opens must parse and fit its tool's schema."""
     from agent.messages import Message
     from agent.models.base import GenerationOptions
-    from agent.models.schema_check import schema_errors
+    from agent.schema_check import schema_errors
     from agent.models.tool_calls import parse_tool_calls
 
     schemas = {tool["function"]["name"]: tool["function"]["parameters"] for tool in tools}

@@ -61,11 +61,11 @@ def main() -> None:
 
     from tqdm import tqdm
 
-    from agent.align.audio_space import load_audio_tower
-    from agent.align.evaluate import recall_at
-    from agent.align.text_encoder import SentenceEncoder
-    from agent.align.train_audio import AudioTrainConfig, spoken_sets
-    from agent.align.voices import speak
+    from agent.space.audio_space import load_audio_tower
+    from agent.train.evaluate import recall_at
+    from agent.space.text_encoder import SentenceEncoder
+    from agent.train.train_audio import AudioTrainConfig, spoken_sets
+    from agent.train.voices import speak
     from agent.messages import AudioBlock
     from agent.speech.transcriber import TranscribeOptions, transcribe_block
 
@@ -79,7 +79,7 @@ def main() -> None:
     transcribe_block(AudioBlock(speak("warm up", evaluations[0].voices[0])), options)  # load Whisper before timing
     tower.embed([speak("warm up", evaluations[0].voices[0])])
 
-    from agent.align.train_audio import SpokenSet
+    from agent.train.train_audio import SpokenSet
 
     new_voices = evaluations[0].voices
     evaluations.append(SpokenSet("free-form sentences, held-out voices", FREE_FORM, [new_voices[i % len(new_voices)] for i in range(len(FREE_FORM))]))

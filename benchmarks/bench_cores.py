@@ -62,10 +62,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
 
-    from agent.align.emoji_data import load_concepts
-    from agent.align.evaluate import vqa
-    from agent.align.llava import SHIPPED_WEIGHTS
-    from agent.align.scenes import SceneConfig
+    from agent.train.emoji_data import load_concepts
+    from agent.train.evaluate import vqa
+    from agent.vision.llava import SHIPPED_WEIGHTS
+    from agent.train.scenes import SceneConfig
     from agent.models.embedded_flamingo import flamingo_folder
     from agent.models.registry import load_model
 

@@ -177,8 +177,8 @@ def run_llama_cpp(args: argparse.Namespace) -> Turns:
 
 
 def run_rosetta(args: argparse.Namespace, engine: str = "torch") -> Turns:
-    from agent.align.emoji_data import load_concepts
-    from agent.align.scenes import generate_scenes, render_scene
+    from agent.train.emoji_data import load_concepts
+    from agent.train.scenes import generate_scenes, render_scene
     from agent.messages import Message
     from agent.models.base import GenerationOptions
     from agent.models.embedded import load_embedded_model

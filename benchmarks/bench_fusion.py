@@ -80,8 +80,8 @@ class AudioTokens:
 
 
 def image_tokens(scenes, concepts, vision, noise: float = 0.0, seed: int = 0) -> torch.Tensor:
-    from agent.align.scenes import render_scene
-    from agent.align.vision import preprocess
+    from agent.train.scenes import render_scene
+    from agent.vision.encoder import preprocess
 
     generator = torch.Generator().manual_seed(seed)
     out = []
@@ -116,8 +116,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "docs" / "fusion.json"))
     args = parser.parse_args()
 
-    from agent.align.emoji_data import load_concepts
-    from agent.align.fusion import (
+    from agent.train.emoji_data import load_concepts
+    from agent.train.fusion import (
         KINDS,
         FusionConfig,
         FusionTraining,
@@ -125,8 +125,8 @@ def main() -> None:
         make_fusion,
         train_fusion,
     )
-    from agent.align.llava import SHIPPED_WEIGHTS, load_vision
-    from agent.align.scenes import single_object_scene
+    from agent.vision.llava import SHIPPED_WEIGHTS, load_vision
+    from agent.train.scenes import single_object_scene
 
     torch.manual_seed(0)
     concepts = load_concepts()

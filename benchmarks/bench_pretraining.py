@@ -41,9 +41,9 @@ def main() -> None:
 
     from accelerate import Accelerator
 
-    from agent.align.emoji_data import load_concepts
-    from agent.align.pretrain import PretrainConfig, pretrain
-    from agent.align.train_contrastive import ContrastiveConfig, train_contrastive
+    from agent.train.emoji_data import load_concepts
+    from agent.train.pretrain import PretrainConfig, pretrain
+    from agent.train.train_contrastive import ContrastiveConfig, train_contrastive
 
     concepts = load_concepts()
     runs = Path(args.runs).expanduser()
@@ -76,9 +76,9 @@ def main() -> None:
 
 def evaluate(folder: Path, ssl_folder: Path | None, share: float, seed: int, args: argparse.Namespace, concepts) -> dict:
     """The held-out figures of one contrastive run, and what it cost (its pretraining included)."""
-    from agent.align.evaluate import retrieval, zero_shot
-    from agent.align.scenes import SceneConfig
-    from agent.align.space import DEFAULT_TEMPLATE, RosettaSpace
+    from agent.train.evaluate import retrieval, zero_shot
+    from agent.train.scenes import SceneConfig
+    from agent.space.space import DEFAULT_TEMPLATE, RosettaSpace
 
     space = RosettaSpace(folder, device=args.device)
     trained = json.loads((folder / "vision.json").read_text())["trained"]

@@ -60,7 +60,7 @@ def worker(engine: str, model: str, clip_list: Path) -> dict:
     if engine == "plain faster-whisper":
         from faster_whisper import WhisperModel
 
-        from agent.audio_stream import open_audio_stream
+        from agent.speech.audio_stream import open_audio_stream
         from agent.speech.model_source import ct2_folder, locate_whisper
 
         peer = WhisperModel(ct2_folder(locate_whisper(model)), device="cpu", compute_type="int8", cpu_threads=os.cpu_count())

@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 import torch
 
-from agent.align.emoji_data import load_concepts
-from agent.align.scenes import generate_scenes, render_scene
-from agent.align.space import RosettaSpace
+from agent.train.emoji_data import load_concepts
+from agent.train.scenes import generate_scenes, render_scene
+from agent.space.space import RosettaSpace
 from agent.messages import ImageBlock, Message, TextBlock
 from agent.models.base import GenerationOptions
 
@@ -75,12 +75,12 @@ def main() -> None:
     question = "What is in this picture?"
     text_only = ttft(model, [Message.user(question)])
     image_turn = [Message("user", [ImageBlock(images[0]), TextBlock(question)])]
-    first_sight = ttft(model, image_turn, before=model._image_cache.clear)
+    first_sight = ttft(model, image_turn, before=model.image_cache.clear)
     cached = ttft(model, image_turn)
-    size = model._image_cache_size
-    model._image_cache_size = 0  # the peer: no cache, every turn re-encodes
+    size = model.image_cache.size
+    model.image_cache.size = 0  # the peer: no cache, every turn re-encodes
     uncached = ttft(model, image_turn)
-    model._image_cache_size = size
+    model.image_cache.size = size
 
     cpu = platform.processor() or platform.machine()
     print(f"Machine: {os.cpu_count()} cores ({cpu}), torch {torch.__version__}, {torch.get_num_threads()} threads\n")

@@ -35,9 +35,9 @@ def main() -> None:
 
     from tqdm import tqdm
 
-    from agent.align.agent_eval import Script, default_faces, load_heldout, row_tools, user_message
-    from agent.align.emoji_data import load_concepts
-    from agent.align.scenes import SceneConfig, generate_scene, render_scene, scene_seed
+    from agent.train.agent_eval import Script, default_faces, load_heldout, row_tools, user_message
+    from agent.train.emoji_data import load_concepts
+    from agent.train.scenes import SceneConfig, generate_scene, render_scene, scene_seed
     from agent.messages import ImageBlock
     from agent.models.embedded import load_embedded_model
     from agent.models.load_config import HFLoadConfig

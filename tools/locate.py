@@ -1,7 +1,7 @@
 """The ``locate`` tool: where in an image is the thing described in words? A box in pixels, a heatmap, the crop.
 
 With Rosetta's space (the default) the answer comes from grounding through attention
-(``agent/align/grounding.py``): the phrase attends over the picture's patches, the strongest regions of that
+(``agent/space/grounding.py``): the phrase attends over the picture's patches, the strongest regions of that
 map become candidate boxes, and the shared image-text space checks their crops against the phrase. The
 heatmap of the attention and the crop come back so a model that sees can check them. Measured on 1,152
 questions about 500 held-out 96 px scenes: IoU >= 0.5 with the true box 61.3% (docs/alignment.md); on 30
@@ -25,7 +25,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Union
 
-from agent.align.space import DEFAULT_TEMPLATE, EmbeddingSpace, RosettaSpace, load_space
+from agent.space.grounding import grounder_for
+from agent.space.space import DEFAULT_TEMPLATE, EmbeddingSpace, RosettaSpace, load_space
 from agent.messages import ImageBlock, MediaBlock, TextBlock
 from tools.base import IMAGE_ARGUMENTS, Tool, ToolContext, ToolInputError, pick_image
 from tools.vision_model import provided
@@ -88,7 +89,7 @@ class LocateTool(Tool):
             raise ToolInputError("locate needs an object: say in words what to find")
         picture = pick_image(context, image, path, self.root).image.convert("RGB")
         space = provided(self.space, EmbeddingSpace, _shipped_space)
-        grounder = space.grounder if isinstance(space, RosettaSpace) else None  # other spaces: windows
+        grounder = grounder_for(space) if isinstance(space, RosettaSpace) else None  # other spaces: windows
         if grounder is not None:
             return _by_attention(grounder, picture, wanted)
         return _by_windows(space, picture, wanted)

@@ -33,7 +33,7 @@ from agent.messages import (
 )
 
 
-def _standard_block(block: MediaBlock) -> dict[str, Any]:
+def standard_block(block: MediaBlock) -> dict[str, Any]:
     if isinstance(block, TextBlock):
         return {"type": "text", "text": block.text}
     if isinstance(block, ImageBlock):
@@ -44,7 +44,7 @@ def _standard_block(block: MediaBlock) -> dict[str, Any]:
 def _lc_content(blocks: list[MediaBlock]) -> str | list[Any]:
     if all(isinstance(block, TextBlock) for block in blocks):
         return "".join(block.text for block in blocks)  # type: ignore[union-attr]
-    return [_standard_block(block) for block in blocks]
+    return [standard_block(block) for block in blocks]
 
 
 def to_langchain(messages: Iterable[Message]) -> list[BaseMessage]:
@@ -103,7 +103,7 @@ def _media_from_standard(block: dict[str, Any], where: str) -> MediaBlock | None
     raise MessageFormatError(f"{where}: unsupported content block type {kind!r}")
 
 
-def _media_blocks(message: BaseMessage, where: str) -> list[MediaBlock]:
+def media_blocks(message: BaseMessage, where: str) -> list[MediaBlock]:
     blocks = [_media_from_standard(dict(block), where) for block in message.content_blocks]
     return [block for block in blocks if block is not None]
 
@@ -118,7 +118,7 @@ def from_langchain(messages: Iterable[BaseMessage]) -> list[Message]:
         if isinstance(message, ToolMessage):
             result = ToolResult(
                 call_id=message.tool_call_id,
-                content=_media_blocks(message, where),
+                content=media_blocks(message, where),
                 name=message.name,
                 is_error=message.status == "error",
             )
@@ -130,7 +130,7 @@ def from_langchain(messages: Iterable[BaseMessage]) -> list[Message]:
             role = _ROLE_OF[message.role]
         else:
             raise MessageFormatError(f"{where}: cannot convert a {type(message).__name__}; use Human/AI/System/Tool")
-        content: list[ContentBlock] = list(_media_blocks(message, where))
+        content: list[ContentBlock] = list(media_blocks(message, where))
         if isinstance(message, AIMessage):
             if message.invalid_tool_calls:
                 bad = message.invalid_tool_calls[0]

@@ -3,7 +3,7 @@
 Texts and images go through the embedding space's two towers. A recording enters one of two ways:
 - ``audio="transcript"`` (default): Whisper transcribes it and the transcript is embedded on the text side, so
   "the voice memo about the meeting" finds a clip by what was said in it, and the words are kept and shown;
-- ``audio="tower"``: the space's audio tower embeds the sound itself (``agent/align/audio_space.py``), with no
+- ``audio="tower"``: the space's audio tower embeds the sound itself (``agent/space/audio_space.py``), with no
   transcript: no decoding (12-15x faster here), and clips Whisper transcribes badly still get a place; but it
   knows only the kind of speech it was bound on (docs/alignment.md), so transcripts stay the default.
 Images may also be read (OCR) so their text is kept and shown with them. A real photo, in Rosetta's own space
@@ -26,9 +26,12 @@ from agent.speech.transcriber import TranscribeOptions
 
 @dataclass(frozen=True)
 class EmbedderConfig:
-    space: str = "rosetta"  # rosetta | a trained vision folder | hf:<CLIP/SigLIP> (agent.align.space.load_space)
+    space: str = "rosetta"  # rosetta | a trained vision folder | hf:<CLIP/SigLIP> (agent.space.space.load_space)
     device: str = "cpu"
     ocr: bool = True  # read the text in images and keep it with them, where the ocr extra is installed
+    # Place a real photo by what the photo detector finds in it (Rosetta's own space, whose image tower knows
+    # emoji scenes only): about 0.1 s a photo. False: every image goes through the image tower.
+    photos: bool = True
     speech: TranscribeOptions = field(default_factory=TranscribeOptions)
     audio: str = "transcript"  # transcript | tower (see above)
 
@@ -48,7 +51,7 @@ class MemoryEmbedder:
     @property
     def space(self):
         if self._space is None:
-            from agent.align.space import load_space
+            from agent.space.space import load_space
 
             self._space = load_space(self.config.space, device=self.config.device)
         return self._space
@@ -63,7 +66,7 @@ class MemoryEmbedder:
         way is never searched the other way (vectors of a transcript and of a sound differ)."""
         if not self.by_sound:
             return self.space.version
-        from agent.align.space import RosettaSpace, weights_fingerprint
+        from agent.space.space import RosettaSpace, weights_fingerprint
 
         if not isinstance(self.space, RosettaSpace):
             raise RosettaError(f"the space {self.space.name} has no audio tower; store recordings by transcript "
@@ -102,9 +105,11 @@ class MemoryEmbedder:
         return text
 
     def photo_caption(self, image: Image.Image) -> tuple[str, str] | None:
-        """(caption to embed, description to keep) for a real photo in Rosetta's own space; None for a drawing,
-        in a space whose image tower sees photos itself (hf:), or where the photo models cannot be had."""
-        if self.config.space.startswith("hf:"):
+        """(caption to embed, description to keep) for a real photo in Rosetta's own space in which the detector
+        found something; None for a drawing, a photo of nothing it knows (a caption of nothing would put them all
+        in one place), in a space whose image tower sees photos itself (hf:), or where the photo models cannot be
+        had: the image tower places those."""
+        if not self.config.photos or self.config.space.startswith("hf:"):
             return None
         from agent.vision.perception import perceive
 
@@ -112,12 +117,14 @@ class MemoryEmbedder:
             report = perceive(image)
         except RosettaError:  # no photo models (offline before setup): the image tower places it, as before
             return None
-        return None if report is None else (report.caption(), report.description())
+        if report is None or not report.detections:
+            return None
+        return report.caption(), report.description()
 
     def read_text(self, image: Image.Image) -> str:
         # Reading is an addition to the image's vector, not a requirement: a core install stores images unread.
         if not self.config.ocr or not installed("rapidocr_onnxruntime"):
             return ""
-        from tools.read_text import join_lines, read_text
+        from agent.vision.ocr import join_lines, read_text
 
         return join_lines(read_text(image))

@@ -163,7 +163,7 @@ class ChatModel(ABC):
         for a core that caches nothing)."""
 
     def tool_router(self) -> Any:
-        """The learned judge of which tool to call next, or none, that ships with this core (agent/tool_router.py's
+        """The learned judge of which tool to call next, or none, that ships with this core (agent/models/tool_router.py's
         ToolRouter; planner.AgentConfig.tool_router), or None: this core judges alone."""
         return None
 

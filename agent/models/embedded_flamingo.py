@@ -1,4 +1,4 @@
-"""The embedded model with the Flamingo-style core (``agent/align/flamingo.py``): SmolLM2-135M-Instruct reading
+"""The embedded model with the Flamingo-style core (``agent/vision/flamingo.py``): SmolLM2-135M-Instruct reading
 images through gated cross-attention, chosen with ``--model flamingo`` (or ``flamingo:<trained folder>``).
 
 The prompt keeps only its text: where the chat template put an image, nothing is inserted, and the tokens that
@@ -16,9 +16,9 @@ from typing import Any, Generator, Sequence
 import torch
 from PIL import Image
 
-from agent.align.flamingo import FlamingoCore, load_flamingo, media_index_for
-from agent.align.llava import SHIPPED_WEIGHTS, load_vision
-from agent.align.vision import preprocess
+from agent.vision.flamingo import FlamingoCore, load_flamingo, media_index_for
+from agent.vision.llava import SHIPPED_WEIGHTS, load_vision
+from agent.vision.encoder import preprocess
 from agent.errors import ModelLoadError
 from agent.messages import Message, images_to_see
 from agent.models.base import Capabilities, ChatReply, GenerationOptions, ToolSchema
@@ -52,7 +52,7 @@ def flamingo_folder(target: str = "") -> Path:
 class EmbeddedFlamingoChatModel(HFChatModel):
     def __init__(self, text_model: HFChatModel, core: FlamingoCore, image_cache_size: int = 64):
         super().__init__(text_model.model, text_model.tokenizer, None, name=f"{text_model.name}+flamingo")
-        text_model._generation_thread.shutdown(wait=False)
+        text_model.hand_over()
         self.features = text_model.features
         self.capabilities = Capabilities(images=True, photos=False)  # emoji scenes; photos through the detector
         self.core = core.to(self.model.device)

@@ -1,5 +1,5 @@
 """The embedded default model with eyes: SmolLM2-135M-Instruct + Rosetta's trained image encoder, projector
-and LoRA adapter (agent/align/weights, trained by `rosetta train`).
+and LoRA adapter (agent/weights, trained by `rosetta train`).
 
 A conversation without images or tools runs exactly as the text-only model would: the LoRA adapter is switched
 off for it, so teaching the model to look at pictures and call tools cannot change how it answers plain chat. With images, each image
@@ -18,7 +18,7 @@ from typing import Any, Callable, Generator, Sequence
 import torch
 from PIL import Image
 
-from agent.align.llava import (
+from agent.vision.llava import (
     IMAGE_MARKER,
     SHIPPED_WEIGHTS,
     Projector,
@@ -27,7 +27,7 @@ from agent.align.llava import (
     merge_image_tokens,
     split_on_markers,
 )
-from agent.align.vision import VisionTransformer, preprocess
+from agent.vision.encoder import VisionTransformer, preprocess
 from agent.errors import MessageFormatError, ModelLoadError
 from agent.messages import Message, images_to_see
 from agent.models.base import Capabilities, ChatReply, GenerationOptions, ToolSchema
@@ -76,7 +76,7 @@ class EmbeddedVisionChatModel(HFChatModel):
     def __init__(self, text_model: HFChatModel, vision: VisionTransformer, projector: Projector, adapter: LoraSwitch | None,
                  image_cache_size: int = 64):
         super().__init__(text_model.model, text_model.tokenizer, None, name=text_model.name)
-        text_model._generation_thread.shutdown(wait=False)
+        text_model.hand_over()
         self.features = text_model.features  # keeps how the text model lists tools
         self.capabilities = Capabilities(images=True, photos=False)  # emoji scenes; photos through the detector
         device = self.model.device
@@ -86,14 +86,14 @@ class EmbeddedVisionChatModel(HFChatModel):
         self.adapter_folder: Path | None = None  # the adapter's peft folder, for an engine with its own copy
         self._adapter_lock = threading.RLock()
         self._engine_adapter = False  # with an engine that owns the adapter: whether this request wants it
-        self._image_cache = ImageFeatureCache(self._project, image_cache_size)
+        self.image_cache = ImageFeatureCache(self._project, image_cache_size)
         self._router: Any = None  # the shipped tool router, loaded when an agent first asks (tool_router)
         self._router_lock = threading.Lock()
 
     def tool_router(self) -> Any:
         with self._router_lock:
             if self._router is None:
-                from agent.tool_router import SHIPPED_ROUTER, ToolRouter
+                from agent.models.tool_router import SHIPPED_ROUTER, ToolRouter
 
                 # Without the adapter the core was never taught to call tools; without the router file (an older
                 # checkout of the weights) the core judges alone, gated by call_threshold.
@@ -105,7 +105,7 @@ class EmbeddedVisionChatModel(HFChatModel):
 
     def image_tokens(self, images: list[Image.Image]) -> list[torch.Tensor]:
         """(16, hidden) per image, computed in one batch for those not seen before."""
-        return self._image_cache.get(images)
+        return self.image_cache.get(images)
 
     def _project(self, images: list[Image.Image]) -> torch.Tensor:
         pixels = preprocess(images, self.vision.config.image_size).to(self.model.device)
@@ -193,6 +193,9 @@ class ImageFeatureCache:
         while len(self._features) > self.size:
             self._features.popitem(last=False)
         return [found[key] for key in keys]
+
+    def clear(self) -> None:
+        self._features.clear()
 
     def __len__(self) -> int:
         return len(self._features)

@@ -42,9 +42,9 @@ from agent.models.base import (
     tools_for_choice,
 )
 from agent.models.batch_decode import BatchDecodeConfig, BatchDecoder, BatchJob
-from agent.models.checkpoint import resolve_checkpoint
+from agent.runtime.checkpoint import resolve_checkpoint
 from agent.models.constrained import OPEN
-from agent.models.device import pick_device, pick_dtype
+from agent.runtime.device import pick_device, pick_dtype
 from agent.models.lean_decode import (
     ConversationDecoder,
     LeanDecoder,
@@ -56,7 +56,7 @@ from agent.models.load_config import QUANTIZATIONS, HFLoadConfig
 from agent.models.openmp import release_openmp_workers
 from agent.models.prefix_cache import CACHE_ARGUMENT, PrefixCache, generated_cache
 from agent.models.prompting import TemplateFeatures, render_conversation
-from agent.models.streaming import StopStringFilter
+from agent.models.stop_strings import StopStringFilter
 from agent.models.token_stream import TokenQueueStreamer
 from agent.models.tool_calls import parse_tool_calls
 
@@ -191,6 +191,11 @@ class HFChatModel(ChatModel):
             for key, value in inputs.items()
             if isinstance(value, torch.Tensor)
         }
+
+    def hand_over(self) -> None:
+        """Stop this wrapper's generating thread: another wrapper now drives the same weights (each embedded
+        core wraps the text model it was built on in its own)."""
+        self._generation_thread.shutdown(wait=False)
 
     def forget_conversations(self) -> None:
         """Drop every cached conversation: the next prompt is read from scratch, as in a fresh process. With the

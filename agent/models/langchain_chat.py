@@ -34,7 +34,7 @@ from agent.models.base import (
     ReplyStream,
     ToolSchema,
 )
-from agent.models.streaming import HiddenSpanFilter
+from agent.models.stop_strings import HiddenSpanFilter
 
 # Local cores stream a call as ``<tool_call>...</tool_call>`` text (the form agent.models.tool_calls parses);
 # it reaches langchain as tool_call_chunks, so it must not be streamed as content too. Kept here rather than

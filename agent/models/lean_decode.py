@@ -75,7 +75,7 @@ class ConversationCache:
 
 class ConversationDecoder:
     """The batch-1 decode loop over a few conversation caches, whatever engine computes the logits: a
-    subclass gives ``capacity``, makes room in a cache (``_room_for``) and runs a forward (``_forward``)."""
+    subclass gives ``capacity``, makes room in a cache (``room_for``) and runs a forward (``_forward``)."""
 
     capacity: int
 
@@ -102,7 +102,7 @@ class ConversationDecoder:
 
     # What an engine provides -----------------------------------------------------------------------
 
-    def _room_for(self, conversation: ConversationCache, length: int) -> None:
+    def room_for(self, conversation: ConversationCache, length: int) -> None:
         """Make ``conversation``'s cache hold at least ``length`` tokens (raise ValueError when it cannot)."""
         raise NotImplementedError
 
@@ -123,7 +123,7 @@ class ConversationDecoder:
 
     # The caches -----------------------------------------------------------------------------------
 
-    def _conversation_for(self, prompt: Sequence[Hashable], key: Any) -> ConversationCache:
+    def conversation_for(self, prompt: Sequence[Hashable], key: Any) -> ConversationCache:
         """The cache this prompt carries on; else a new one, or the least recently used one, emptied."""
         best, shared = None, 0
         for conversation in self.conversations:
@@ -148,14 +148,15 @@ class ConversationDecoder:
                 embeds: torch.Tensor | None = None) -> torch.Tensor:
         """Bring a cache to ``prompt`` (token ids; with ``embeds``, the digests of its rows), recomputing only
         what it does not already hold; return the last position's logits."""
-        return self._prefill(prompt, key, reply_room, embeds)[1]
+        return self.prefill_conversation(prompt, key, reply_room, embeds)[1]
 
-    def _prefill(self, prompt: Sequence[Hashable], key: Any, reply_room: int,
-                 embeds: torch.Tensor | None) -> tuple[ConversationCache, torch.Tensor]:
+    def prefill_conversation(self, prompt: Sequence[Hashable], key: Any, reply_room: int,
+                             embeds: torch.Tensor | None) -> tuple[ConversationCache, torch.Tensor]:
+        """``prefill``, also giving the conversation's cache (the llama.cpp engine reads prompts through this)."""
         if len(prompt) + reply_room > self.capacity:
-            self._room_for(ConversationCache(), len(prompt) + reply_room)  # raises, naming the limit
-        conversation = self._conversation_for(prompt, key)
-        self._room_for(conversation, len(prompt) + reply_room)
+            self.room_for(ConversationCache(), len(prompt) + reply_room)  # raises, naming the limit
+        conversation = self.conversation_for(prompt, key)
+        self.room_for(conversation, len(prompt) + reply_room)
         self._read_elsewhere(conversation, prompt, key, embeds)
         start = min(shared_length(conversation.ids, prompt), len(prompt) - 1)  # at least one token computes
         del conversation.ids[start:]  # claimed again only once computed: a failed forward leaves no stale claim
@@ -188,7 +189,7 @@ class ConversationDecoder:
             positions = list(prompt)
             sequence = torch.tensor([prompt])
         reply_room = max(0, min(options.max_new_tokens, self.capacity - len(positions)))  # a prompt past it: raises
-        conversation, logits = self._prefill(positions, key, reply_room, embeds)
+        conversation, logits = self.prefill_conversation(positions, key, reply_room, embeds)
         sequence = sequence.to(logits.device)  # once: processors and stopping criteria read it every step
         reply: list[int] = []
         while True:
@@ -216,7 +217,7 @@ class LeanDecoder(ConversationDecoder):
         super().__init__(self.config.conversations)
         self.capacity = self.config.capacity or getattr(model.config, "max_position_embeddings", 4096)
 
-    def _room_for(self, conversation: ConversationCache, length: int) -> None:
+    def room_for(self, conversation: ConversationCache, length: int) -> None:
         """A cache of at least ``length`` tokens; a bigger one takes over what the smaller one held."""
         if length > self.capacity:
             raise ValueError(f"{length} tokens do not fit the decode cache ({self.capacity}); "

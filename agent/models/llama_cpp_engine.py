@@ -71,14 +71,14 @@ class TorchPromptReader:
 
     def held(self, prompt: list[Hashable], key: Any) -> tuple[Any, int]:
         """The torch conversation ``prompt`` carries on, and how many of its positions that already holds."""
-        conversation = self.decoder._conversation_for(prompt, key)
+        conversation = self.decoder.conversation_for(prompt, key)
         return conversation, shared_length(conversation.ids, prompt)
 
     def take(self, conversation: Any, prompt: list[Hashable], start: int, keys: list[torch.Tensor],
              values: list[torch.Tensor]) -> None:
         """Make ``conversation`` hold ``prompt``, given the keys/values (per layer: kv heads, positions, head
         dim) of its positions from ``start`` on, computed elsewhere."""
-        self.decoder._room_for(conversation, len(prompt))
+        self.decoder.room_for(conversation, len(prompt))
         if len(conversation.ids) < start:  # a grown cache that could not keep what it held: torch reads it all
             return
         with torch.inference_mode():  # the caches' tensors were made under it (by the forwards that fill them)
@@ -91,7 +91,7 @@ class TorchPromptReader:
         if self.adapter is not None:
             self.adapter.set(bool(key))
         with torch.inference_mode():
-            conversation, _ = self.decoder._prefill(prompt, key, 0, embeds)
+            conversation, _ = self.decoder.prefill_conversation(prompt, key, 0, embeds)
         return conversation.cache
 
 
@@ -206,10 +206,10 @@ class LlamaCppDecoder(ConversationDecoder):
 
     def fits(self, prompt_length: int) -> bool:
         # Always taken: the torch fallback would run without the adapter this engine holds. A prompt past the
-        # context fails in _room_for with a one-line error instead.
+        # context fails in room_for with a one-line error instead.
         return True
 
-    def _room_for(self, conversation: ConversationCache, length: int) -> None:
+    def room_for(self, conversation: ConversationCache, length: int) -> None:
         if length > self.capacity:
             raise ValueError(f"{length} tokens do not fit the llama.cpp context ({self.capacity}); "
                              "shorten the conversation or raise LlamaCppConfig.context")

@@ -29,7 +29,7 @@ class TemplateFeatures:
     tools: bool  # renders the `tools` variable
     tool_calls: bool  # renders assistant `tool_calls` and `tool` role messages
     # List tools as one short line each instead of their JSON schemas: a small model's context and attention are
-    # scarce, and Rosetta's embedded model was taught tool use on this listing (agent/align/tool_use_data.py).
+    # scarce, and Rosetta's embedded model was taught tool use on this listing (agent/train/tool_use_data.py).
     compact_tools: bool = False
 
     @classmethod

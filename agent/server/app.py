@@ -116,7 +116,7 @@ class RosettaServer:
     @property
     def space(self) -> Any:
         if self._space is None:
-            from agent.align.space import load_space
+            from agent.space.space import load_space
 
             self._space = load_space("rosetta")
         return self._space

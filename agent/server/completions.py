@@ -27,8 +27,8 @@ from agent.media import image_to_data_url
 from agent.messages import ImageBlock, ToolCall, ToolResult
 from agent.models.base import ChatModel, Usage
 from agent.models.constrained import CLOSE, OPEN
-from agent.models.streaming import HiddenSpanFilter
-from agent.planner import Agent, AgentConfig
+from agent.models.stop_strings import HiddenSpanFilter
+from agent.loop import Agent, AgentConfig
 from agent.server.chat_request import ChatRequest
 from agent.tooling import Tool
 

@@ -14,7 +14,7 @@ from typing import Iterator
 
 from tqdm import tqdm
 
-from agent.audio_stream import open_audio_stream
+from agent.speech.audio_stream import open_audio_stream
 from agent.errors import RosettaError
 from agent.media import SPEECH_SAMPLE_RATE, AudioSource
 from agent.messages import AudioBlock

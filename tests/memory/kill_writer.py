@@ -32,7 +32,7 @@ def picture(number: int) -> Image.Image:
 def main() -> None:
     folder, seed = sys.argv[1], int(sys.argv[2])
     rng = random.Random(seed)
-    memory = Memory.open(folder, config=MemoryConfig(embedder=EmbedderConfig(ocr=False), batch_size=4))
+    memory = Memory.open(folder, config=MemoryConfig(embedder=EmbedderConfig(ocr=False, photos=False), batch_size=4))
     pictures = [picture(seed * 1000 + n) for n in range(CONTENTS)]
     notes = [f"note {seed}-{n} about {rng.choice(['cats', 'trains', 'rain'])}" for n in range(CONTENTS)]
     picture_vectors = memory.embedder.embed_images(pictures)

@@ -55,7 +55,7 @@ def test_killed_writer_leaves_a_consistent_store(tmp_path):
         in_flight |= said["deleting"] - said["del"]
     assert len(acknowledged) > 50  # the writer really wrote between kills
 
-    with Memory.open(tmp_path, config=MemoryConfig(embedder=EmbedderConfig(ocr=False))) as memory:  # recovers
+    with Memory.open(tmp_path, config=MemoryConfig(embedder=EmbedderConfig(ocr=False, photos=False))) as memory:  # recovers
         items = memory.list(limit=100_000)
         stored = {item.id for item in items}
         assert acknowledged - forgotten - in_flight <= stored

@@ -9,9 +9,9 @@ import pytest
 import soundfile
 from PIL import Image
 
-from agent.align.emoji_data import load_concepts
-from agent.align.scenes import render_scene, single_object_scene
-from agent.align.space import load_space
+from agent.train.emoji_data import load_concepts
+from agent.train.scenes import render_scene, single_object_scene
+from agent.space.space import load_space
 from agent.errors import MediaError, RosettaError
 from agent.memory.embedder import EmbedderConfig, MemoryEmbedder
 from agent.memory.memory import Memory
@@ -117,7 +117,7 @@ def test_recordings_are_found_by_their_sound_without_a_transcript(tmp_path, spac
 
 
 def test_recordings_by_sound_need_a_space_with_an_audio_tower(tmp_path):
-    from tests.align.test_hf_space import build_tiny_clip
+    from tests.space.test_hf_space import build_tiny_clip
 
     clip_space = f"hf:{build_tiny_clip(tmp_path / 'clip')}"
     with pytest.raises(RosettaError, match="no audio tower.*--audio-by transcript"):
@@ -153,7 +153,7 @@ def test_persists_across_restarts_and_forgets_for_good(tmp_path, space):
 
 def test_a_store_from_another_space_is_refused_then_reembedded(tmp_path, space):
     # A real (tiny, random-weight) CLIP saved to a folder: another embedding space.
-    from tests.align.test_hf_space import build_tiny_clip
+    from tests.space.test_hf_space import build_tiny_clip
 
     with Memory.open(tmp_path / "m", embedder=MemoryEmbedder(EmbedderConfig(ocr=False), space=space)) as memory:
         memory.add_text("a red circle")

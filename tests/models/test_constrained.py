@@ -13,7 +13,7 @@ from agent.messages import Message
 from agent.models.base import GenerationOptions
 from agent.errors import RosettaError
 from agent.models.constrained import OPEN, NoToolCall, ToolCallConstraint, call_schema
-from agent.models.schema_check import schema_errors
+from agent.schema_check import schema_errors
 from agent.models.tool_calls import parse_tool_calls
 from tools.defaults import tool_schemas
 
@@ -47,7 +47,7 @@ def test_sampled_calls_from_the_embedded_model_always_parse_and_fit(embedded_mod
     a valid call of a real tool."""
     import random
 
-    from agent.align.tool_use_data import TEXT_TURNS
+    from agent.train.tool_use_data import TEXT_TURNS
 
     tools = tool_schemas()
     by_name = {tool["function"]["name"]: tool["function"]["parameters"] for tool in tools}

@@ -23,7 +23,7 @@ def test_packaged_gguf_is_found_without_importing_the_package() -> None:
 def test_conversion_is_cached(embedded_model: HFChatModel) -> None:
     folder = prepare_embedded_model(progress=False)  # second call: returns the existing folder at once
     assert (folder / "model.safetensors").is_file() and (folder / "rosetta-source.json").is_file()
-    assert embedded_model.capabilities.images  # Rosetta's trained eyes ship in agent/align/weights
+    assert embedded_model.capabilities.images  # Rosetta's trained eyes ship in agent/weights
 
 
 def test_embedded_model_knows_the_capital_of_france(embedded_model: HFChatModel) -> None:
@@ -123,7 +123,7 @@ def test_the_call_probability_is_read_with_the_adapter_the_reply_would_use(embed
 
 
 def test_a_first_call_below_the_threshold_answers_as_no_tools_does(embedded_model: HFChatModel) -> None:
-    from agent.planner import Agent, AgentConfig
+    from agent.loop import Agent, AgentConfig
     from tools.defaults import default_tools
 
     question = "What is the capital of Italy? Answer in one word."

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from agent.align.llava import SHIPPED_WEIGHTS
+from agent.vision.llava import SHIPPED_WEIGHTS
 from agent.errors import ModelLoadError
 from agent.models.embedded import find_packaged_gguf, prepare_embedded_model
 from agent.models.gguf_lora import gguf_adapter, peft_scale, regroup_rotary_rows

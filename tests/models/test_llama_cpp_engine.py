@@ -154,7 +154,7 @@ def test_the_query_and_key_factors_are_regrouped_as_llama_cpp_needs(embedded_mod
 
     from safetensors.torch import load_file, save_file
 
-    from agent.align.llava import SHIPPED_WEIGHTS
+    from agent.vision.llava import SHIPPED_WEIGHTS
     from agent.models.gguf_lora import gguf_adapter
     from agent.models.llama_cpp_engine import LlamaCppDecoder
     from agent.models.lora_switch import load_lora_switch

@@ -35,7 +35,7 @@ def test_a_text_only_core_reads_a_photo_as_the_detectors_findings(embedded_model
 
 def test_an_agent_answers_a_plain_photo_question_without_a_tool(embedded_model):
     from agent.events import ToolCallEvent
-    from agent.planner import Agent
+    from agent.loop import Agent
     from tools.defaults import default_tools
 
     agent = Agent(embedded_model, default_tools())

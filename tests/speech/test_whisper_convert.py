@@ -73,7 +73,7 @@ def test_names_map_onto_transformers_whisper(tiny_ct2):
 @pytest.mark.slow
 def test_openai_whisper_says_what_faster_whisper_says_word_for_word(speech_clip):
     """Same weights, both in float32: the converted checkpoint must produce faster-whisper's transcript."""
-    from agent.audio_stream import open_audio_stream
+    from agent.speech.audio_stream import open_audio_stream
     from agent.speech.engines.faster_whisper import FasterWhisperEngine
     from agent.speech.engines.openai_whisper import OpenAIWhisperEngine
 

@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from agent.align.emoji_data import load_concepts
-from agent.align.scenes import (
+from agent.train.emoji_data import load_concepts
+from agent.train.scenes import (
     REGIONS,
     Item,
     Scene,
@@ -204,8 +204,8 @@ def test_locate_on_a_blank_picture_says_it_may_not_be_there(concepts):
 
 
 def test_locate_with_a_space_that_has_no_grounding_head_searches_windows(tmp_path):
-    from agent.align.space import load_space
-    from tests.align.test_hf_space import build_tiny_clip
+    from agent.space.space import load_space
+    from tests.space.test_hf_space import build_tiny_clip
 
     space = load_space(f"hf:{build_tiny_clip(tmp_path / 'clip')}")  # a CLIP space: no attention head to ask
     picture = ImageBlock(Image.new("RGB", (160, 90), (200, 40, 40)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -20,8 +21,8 @@ def _jpeg(image: Image.Image, quality: int = 75) -> Image.Image:
 
 @pytest.fixture(scope="module")
 def scenes() -> list[Image.Image]:
-    from agent.align.emoji_data import load_concepts
-    from agent.align.scenes import generate_scenes, render_scene
+    from agent.train.emoji_data import load_concepts
+    from agent.train.scenes import generate_scenes, render_scene
 
     concepts = load_concepts()
     return [render_scene(scene, concepts) for scene in generate_scenes("test", 0, 40, concepts)]
@@ -38,7 +39,15 @@ def test_a_real_photo_is_a_photo_in_colour_in_grey_and_as_jpeg():
     assert is_photo(portrait) and is_photo(portrait.convert("L")) and is_photo(_jpeg(portrait, 40))
 
 
-def test_a_dark_flat_picture_is_not_taken_for_a_scene():
-    night = Image.new("RGB", (200, 200), (5, 5, 20))
-    night.paste((200, 180, 90), (90, 90, 96, 96))  # a few stars on a dark sky: few colours, but no pale ground
-    assert is_photo(night)
+def test_a_dark_sky_is_not_taken_for_a_scene():
+    rng = np.random.default_rng(0)
+    sky = rng.normal(12, 3, (200, 200, 1)).clip(0, 255) * np.ones(3)
+    for x, y in rng.integers(0, 196, (40, 2)):
+        sky[y:y + 4, x:x + 4] = (220, 200, 150)  # stars on a dark sky: few colours, but no pale ground
+    assert is_photo(Image.fromarray(sky.astype("uint8")))
+
+
+@pytest.mark.parametrize("picture", [Image.new("RGB", (64, 64), "red"), Image.new("L", (40, 40), 30),
+                                     Image.new("RGB", (8, 8), (90, 40, 10))], ids=["swatch", "grey", "tiny"])
+def test_a_plain_swatch_or_a_tiny_picture_is_not_a_photo(picture: Image.Image):
+    assert not is_photo(picture)

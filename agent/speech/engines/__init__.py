@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 
 from agent.errors import ModelLoadError
-from agent.models.device import pick_device
+from agent.runtime.device import pick_device
 from agent.speech.engines.base import DecodeOptions, SpeechEngine
 from agent.speech.model_source import locate_whisper
 

@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from agent.errors import ModelLoadError
-from agent.models.checkpoint import resolve_checkpoint
-from agent.models.device import pick_dtype
+from agent.runtime.checkpoint import resolve_checkpoint
+from agent.runtime.device import pick_dtype
 from agent.speech.engines.base import WINDOW_SECONDS, DecodeOptions, SpeechEngine, segments_from_tokens
 from agent.speech.model_source import WhisperSource, hf_folder
 from agent.speech.transcript import Segment
