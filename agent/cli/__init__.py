@@ -25,7 +25,6 @@ from agent.speech.transcript import OUTPUT_FORMATS
 EXIT_USER_ERROR = 2
 
 
-TRAIN_STAGES = ("vision", "projector", "lora", "tools", "router", "audio", "grounding", "flamingo", "pretrain")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rosetta", description="Rosetta: a conversational multimodal agent.")
     parser.add_argument("--version", action="version", version=f"rosetta {installed_version()}")
@@ -57,12 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.set_defaults(handler=run_transcribe)
 
     train = commands.add_parser("train", help="train Rosetta's vision side or audio tower (checkpoints; rerun to resume)")
-    train.add_argument("stage", choices=TRAIN_STAGES, help="vision: image encoder (CLIP loss); projector: LLaVA "
-                       "stage 1 (captions, LLM frozen); lora: stage 2 (instructions, LoRA on the LLM); tools: stage 3 "
-                       "(the stage-2 adapter learns tool use); router: the agent's judge of which tool next, or none (a minute on a CPU); audio: bind speech to the shared space (Whisper encoder + head); grounding: text-to-patch attention "
-                       "that boxes named things; flamingo: the Flamingo-style core (resampler + gated cross-attention "
-                       "in the frozen LLM) on the LLaVA stages' data and budget; pretrain: self-supervised masked patches and/or masked "
-                       "caption tokens, the start of `train vision --init`")
+    # The stages come from the training package's one registry (a light module: no trainer is imported here).
+    from agent.train.train_command import STAGES
+
+    train.add_argument("stage", choices=list(STAGES), help="; ".join(f"{name}: {stage.help}" for name, stage in STAGES.items()))
     train.add_argument("--out", metavar="DIR", help="run folder: checkpoints, history, curves (default: the cache)")
     train.add_argument("--steps", type=int, help="optimizer steps (default: the stage's)")
     train.add_argument("--batch-size", type=int, help="scenes per step (default: the stage's)")
