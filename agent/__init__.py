@@ -17,6 +17,7 @@ from importlib import import_module
 from typing import Any
 
 from agent.errors import RosettaError
+from agent.tooling import tool
 from agent.messages import (
     AudioBlock,
     ImageBlock,
@@ -31,7 +32,7 @@ _FROM_MODELS = ("ChatModel", "ChatReply", "GenerationOptions", "HFLoadConfig", "
 
 _FROM_LOOP = ("Agent", "AgentConfig")
 
-__all__ = ["AudioBlock", "ImageBlock", "Message", "RosettaError", "TextBlock", "ToolCall", "ToolResult", *_FROM_MODELS,
+__all__ = ["AudioBlock", "ImageBlock", "Message", "RosettaError", "TextBlock", "ToolCall", "ToolResult", "tool", *_FROM_MODELS,
            *_FROM_LOOP]
 
 

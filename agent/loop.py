@@ -33,7 +33,7 @@ from agent.models.base import ChatModel, GenerationOptions, Usage
 from agent.models.constrained import CLOSE, OPEN
 from agent.models.stop_strings import HiddenSpanFilter
 from agent.models.tool_calls import parse_tool_calls
-from agent.tooling import Tool, ToolContext
+from agent.tooling import FunctionTool, Tool, ToolContext
 from prompts import load_prompt
 
 if TYPE_CHECKING:
@@ -313,5 +313,11 @@ def _as_rosetta_tool(tool: Any) -> Tool:
         from tools.langchain import from_langchain
 
         return from_langchain(tool)
-    raise RosettaError(f"{tool!r} is not a tool; pass Rosetta tools (tools.base.Tool) or langchain-core tools")
+    if callable(tool):  # a plain function with type hints and a docstring
+        try:
+            return FunctionTool(tool)
+        except TypeError as error:
+            raise RosettaError(f"{getattr(tool, '__name__', tool)!r} cannot be a tool: {error}") from None
+    raise RosettaError(f"{tool!r} is not a tool; pass Rosetta tools (tools.base.Tool), plain functions with type "
+                       "hints and a docstring, or langchain-core tools")
 

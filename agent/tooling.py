@@ -2,6 +2,10 @@
 a typed ``run``. The tools themselves live in the ``tools`` package, which builds on this; the loop
 (agent/loop.py) needs only this interface.
 
+A tool is a Tool subclass, or a plain function with type hints and a docstring (``@tool``, or the function itself
+given to ``Agent(tools=[...])``): its schema is generated (agent/function_schema.py). A Tool subclass that
+declares no ``parameters`` has them generated from its ``run`` the same way, as the built-in tools do.
+
 ``Tool.call`` is the only way the agent runs a tool: it checks the model's arguments against the schema
 first, and turns any failure into an error result with one line the model (and the user) can act on, so
 a malformed call never crashes the conversation.
@@ -9,11 +13,15 @@ a malformed call never crashes the conversation.
 
 from __future__ import annotations
 
+import inspect
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from functools import cache
+from typing import Any, Callable, Sequence
 
 from agent.errors import RosettaError
+from agent.function_schema import describe_function, function_schema
 from agent.messages import (
     AudioBlock,
     ImageBlock,
@@ -76,13 +84,21 @@ def needs_met(name: str, needs: Sequence[str], have: dict[str, bool]) -> bool:
 class Tool(ABC):
     name: str
     description: str
-    parameters: dict[str, Any]  # JSON schema of the arguments: {"type": "object", "properties": ..., "required": ...}
+    # JSON schema of the arguments: {"type": "object", "properties": ..., "required": ...}. Left out, it is
+    # generated from ``run``'s type hints and docstring (``__getattr__`` below).
+    parameters: dict[str, Any]
     # A tool that works on the conversation's images or recordings sets this and receives ``context=`` in run().
     uses_context: bool = False
     # What a turn must hold for the tool to work, any one of: "image" or "audio" (in the conversation), "root" (the
     # tool was given a working folder), "memory" (it was given one). Empty: it always can. The loop offers the
     # model only the tools that can work, so a plain question never sees transcribe with nothing to transcribe.
     needs: tuple[str, ...] = ()
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when the tool has no such attribute: a tool that declares no parameters gets its run's.
+        if name == "parameters":
+            return _run_schema(type(self))
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def can_work(self, context: ToolContext) -> bool:
         have = {
@@ -118,3 +134,57 @@ class Tool(ABC):
     @abstractmethod
     def run(self, **arguments: Any) -> str | list[MediaBlock]:
         """Do the work; raise RosettaError with a one-line, actionable message on bad input."""
+
+
+@cache
+def _run_schema(kind: type) -> dict[str, Any]:
+    return function_schema(kind.run)
+
+
+@dataclass
+class FunctionTool(Tool):
+    """A plain function as a tool: its name, its docstring's first paragraph and its arguments' schema come from
+    the function (``name`` and ``description`` override them). A ``context`` argument receives the conversation's
+    images and recordings (ToolContext). What it returns becomes the result: text as it is, media blocks as
+    they are, anything else as JSON. An exception it raises becomes an error result the model reads."""
+
+    function: Callable[..., Any]
+    name: str = ""
+    description: str = ""
+    needs: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        own_name, own_description = describe_function(self.function)
+        self.name = self.name or own_name
+        self.description = self.description or own_description
+        if not self.description:
+            raise TypeError(f"tool {self.name!r} needs a description: give the function a docstring")
+        self.parameters = function_schema(self.function)
+        self.uses_context = "context" in inspect.signature(self.function).parameters
+        needs_met(self.name, self.needs, {})  # an unknown need fails here, not when the tool is offered
+
+    def run(self, **arguments: Any) -> str | list[MediaBlock]:
+        try:
+            result = self.function(**arguments)
+        except RosettaError:
+            raise
+        except Exception as error:  # the function's own failure: the model reads it and can try otherwise
+            raise ToolInputError(f"{self.name} failed: {type(error).__name__}: {error}") from None
+        if isinstance(result, str):
+            return result
+        if isinstance(result, list) and result and all(isinstance(item, (TextBlock, ImageBlock, AudioBlock)) for item in result):
+            return result
+        return json.dumps(result, default=str)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """The function itself, so a decorated function stays callable."""
+        return self.function(*args, **kwargs)
+
+
+def tool(function: Callable[..., Any] | None = None, *, name: str = "", description: str = "",
+         needs: Sequence[str] = ()) -> Any:
+    """``@tool`` or ``@tool(name=..., needs=("image",))``: the function as a FunctionTool."""
+    def wrap(inner: Callable[..., Any]) -> FunctionTool:
+        return FunctionTool(inner, name, description, tuple(needs))
+
+    return wrap(function) if function is not None else wrap

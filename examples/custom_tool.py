@@ -1,31 +1,28 @@
-"""A custom tool in ten lines, used by the agent.
+"""A custom tool in ten lines, used by the agent: a plain function with type hints and a docstring.
 
     .venv/bin/python examples/custom_tool.py
 """
 
 import sys
-from dataclasses import dataclass, field
 
-from agent import Agent, RosettaError
-from tools.base import Tool, ToolInputError
+from agent import Agent, RosettaError, tool
 
 
-@dataclass
-class WordCount(Tool):
-    name: str = "word_count"
-    description: str = "Count the words in a text."
-    parameters: dict = field(default_factory=lambda: {
-        "type": "object", "properties": {"text": {"type": "string", "description": "the text"}}, "required": ["text"]})
+@tool
+def word_count(text: str) -> str:
+    """Count the words in a text.
 
-    def run(self, text: str) -> str:
-        if not text.strip():
-            raise ToolInputError("word_count needs some text")  # one line the model (and you) can act on
-        return f"{len(text.split())} words"
+    Args:
+        text: the text
+    """
+    if not text.strip():
+        raise ValueError("word_count needs some text")  # becomes an error result the model (and you) can read
+    return f"{len(text.split())} words"
 
 
 def main() -> int:
     try:
-        agent = Agent(tools=[WordCount()])  # only this tool; add it to tools.defaults.default_tools() for all of them
+        agent = Agent(tools=[word_count])  # only this tool; add it to tools.defaults.default_tools() for all of them
         done = agent.run("Count the words in: the quick brown fox jumps over the lazy dog")
         for call in done.tool_calls:
             print(f"[tool] {call.name} {call.arguments}")

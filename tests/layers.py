@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # Lowest first. A module's layer is that of the longest prefix that names it.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("vocabulary", ("agent", "agent.errors", "agent.paths", "agent.extras", "agent.build_cache", "agent.media",
-                    "agent.messages", "agent.schema_check", "agent.tooling", "agent.runtime")),
+                    "agent.messages", "agent.schema_check", "agent.function_schema", "agent.tooling",
+                    "agent.runtime")),
     ("formats", ("agent.formats",)),
     ("perception", ("agent.speech", "agent.vision", "agent.space")),
     ("models", ("agent.models",)),

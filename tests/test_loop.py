@@ -244,8 +244,20 @@ def test_langchain_tools_work_unchanged_and_names_must_be_unique():
     assert result.text == "HI!"
     with pytest.raises(RosettaError, match="two tools are named"):
         Agent(ScriptedModel([]), [CalculatorTool(), CalculatorTool()])
+    with pytest.raises(RosettaError, match="cannot be a tool: .*docstring"):
+        Agent(ScriptedModel([]), [lambda x: x])  # a function, but with nothing to tell the model
     with pytest.raises(RosettaError, match="is not a tool"):
-        Agent(ScriptedModel([]), [lambda x: x])
+        Agent(ScriptedModel([]), [42])
+
+
+def test_a_plain_function_is_a_tool():
+    def whisper(text: str) -> str:
+        """Say it softly."""
+        return text.lower() + "..."
+
+    agent = Agent(ScriptedModel([call("whisper", text="HI"), "done"]), [whisper])
+    result = next(e for e in events_of(agent, "whisper HI") if isinstance(e, ToolResultEvent)).result
+    assert result.text == "hi..." and agent.tools["whisper"].parameters["required"] == ["text"]
 
 
 def test_calls_from_two_threads_do_not_share_state():

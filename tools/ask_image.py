@@ -6,11 +6,11 @@ what colour), so a text-only core can still reason about images it cannot see.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, ClassVar
 
-from tools.base import IMAGE_ARGUMENTS, Tool, ToolContext, ToolInputError, pick_image
+from tools.base import ImageNumber, ImagePath, Tool, ToolContext, ToolInputError, pick_image
 from tools.vision_model import ModelSource, ask_about, vision_model
 
 
@@ -27,20 +27,11 @@ class AskImageTool(Tool):
         "Answer a question about a picture: one of the conversation's images by number (default: the latest), "
         "or an image file in the working folder. A model that sees the image answers."
     )
-    parameters: dict[str, Any] = field(
-        default_factory=lambda: {
-            "type": "object",
-            "properties": {
-                "question": {"type": "string", "description": "what to find out about the image, as a question"},
-                **IMAGE_ARGUMENTS,
-            },
-            "required": ["question"],
-        }
-    )
     uses_context: ClassVar[bool] = True
     needs: ClassVar[tuple[str, ...]] = ("image", "root")  # an image of the conversation, or a file in the folder
 
-    def run(self, question: str, context: ToolContext, image: int | None = None, path: str | None = None) -> str:
+    def run(self, question: Annotated[str, "what to find out about the image, as a question"], context: ToolContext,
+            image: ImageNumber = None, path: ImagePath = None) -> str:
         if not question.strip():
             raise ToolInputError("ask_image needs a question; say what to find out about the image")
         picture = pick_image(context, image, path, self.root)

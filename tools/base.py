@@ -7,12 +7,12 @@ a tool module needs one import line.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated
 
 from agent.messages import ImageBlock
-from agent.tooling import Tool, ToolContext, ToolInputError
+from agent.tooling import FunctionTool, Tool, ToolContext, ToolInputError, tool
 
-__all__ = ["IMAGE_ARGUMENTS", "Tool", "ToolContext", "ToolInputError", "pick_image", "resolve_inside"]
+__all__ = ["FunctionTool", "ImageNumber", "ImagePath", "Tool", "ToolContext", "ToolInputError", "pick_image", "resolve_inside", "tool"]
 
 
 def resolve_inside(root: Path, relative: str) -> Path:
@@ -26,10 +26,9 @@ def resolve_inside(root: Path, relative: str) -> Path:
     return candidate
 
 
-IMAGE_ARGUMENTS: dict[str, Any] = {
-    "image": {"type": "integer", "description": "which image of the conversation, 1 = first (default: the latest)"},
-    "path": {"type": "string", "description": "an image file in the working folder, instead of a conversation image"},
-}
+# The arguments every image tool takes, described once: a tool's schema is generated from its run's hints.
+ImageNumber = Annotated[int | None, "which image of the conversation, 1 = first (default: the latest)"]
+ImagePath = Annotated[str | None, "an image file in the working folder, instead of a conversation image"]
 
 
 def pick_image(context: ToolContext, image: int | None, path: str | None, root: Path | None) -> ImageBlock:

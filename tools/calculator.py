@@ -10,8 +10,8 @@ from __future__ import annotations
 import ast
 import math
 import operator
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Callable
 
 from tools.base import Tool, ToolInputError
 
@@ -79,15 +79,8 @@ def _evaluate(node: ast.AST) -> int | float:
 class CalculatorTool(Tool):
     name: str = "calculator"
     description: str = "Compute an arithmetic expression exactly, e.g. (12.5 + 3) * 4 or sqrt(2) * 10."
-    parameters: dict[str, Any] = field(
-        default_factory=lambda: {
-            "type": "object",
-            "properties": {"expression": {"type": "string", "description": "the arithmetic to compute"}},
-            "required": ["expression"],
-        }
-    )
 
-    def run(self, expression: str) -> str:
+    def run(self, expression: Annotated[str, "the arithmetic to compute"]) -> str:
         value = calculate(expression)
         if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
             value = int(value)

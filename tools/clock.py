@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Annotated, Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tools.base import Tool, ToolInputError
@@ -15,14 +15,8 @@ class NowTool(Tool):
     clock: Callable[[], datetime] = field(default=lambda: datetime.now().astimezone())  # aware, local time
     name: str = "now"
     description: str = "The current date, time and weekday, here or in a given time zone (such as Europe/Paris)."
-    parameters: dict[str, Any] = field(
-        default_factory=lambda: {
-            "type": "object",
-            "properties": {"timezone": {"type": "string", "description": "IANA time zone, e.g. Asia/Tokyo; omit for local time"}},
-        }
-    )
 
-    def run(self, timezone: str | None = None) -> str:
+    def run(self, timezone: Annotated[str | None, "IANA time zone, e.g. Asia/Tokyo; omit for local time"] = None) -> str:
         moment = self.clock()
         if timezone is not None:
             try:

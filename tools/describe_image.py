@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from tools.base import IMAGE_ARGUMENTS, Tool, ToolContext, pick_image
+from tools.base import ImageNumber, ImagePath, Tool, ToolContext, pick_image
 from tools.vision_model import ModelSource, ask_about, vision_model
 
 DESCRIBE_PROMPT = "Describe the picture."  # the prompt the embedded model's description stage was trained on
@@ -29,13 +29,10 @@ class DescribeImageTool(Tool):
         "Describe a picture: one of the conversation's images by number (default: the latest), "
         "or an image file in the working folder."
     )
-    parameters: dict[str, Any] = field(
-        default_factory=lambda: {"type": "object", "properties": dict(IMAGE_ARGUMENTS)}
-    )
     uses_context: ClassVar[bool] = True
     needs: ClassVar[tuple[str, ...]] = ("image", "root")  # an image of the conversation, or a file in the folder
 
-    def run(self, context: ToolContext, image: int | None = None, path: str | None = None) -> str:
+    def run(self, context: ToolContext, image: ImageNumber = None, path: ImagePath = None) -> str:
         picture = pick_image(context, image, path, self.root)
         model = vision_model(self.model)
         return ask_about(model, picture, DESCRIBE_PROMPT, self.max_new_tokens) or "(the model gave no description)"

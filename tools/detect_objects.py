@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, ClassVar
 
 from agent.messages import ImageBlock, TextBlock
-from tools.base import IMAGE_ARGUMENTS, Tool, ToolContext, ToolInputError, pick_image
+from tools.base import ImageNumber, ImagePath, Tool, ToolContext, ToolInputError, pick_image
 
 DEFAULT_MIN_SCORE = 0.4  # the photo detector's own threshold (agent/vision/photo_detector.py)
 
@@ -30,21 +30,12 @@ class DetectObjectsTool(Tool):
         "the conversation's images by number (default: the latest), or an image file in the working folder. "
         "Returns JSON: counts by label, and each object's label, score and box [x0, y0, x1, y1] in pixels."
     )
-    parameters: dict[str, Any] = field(
-        default_factory=lambda: {
-            "type": "object",
-            "properties": {
-                **IMAGE_ARGUMENTS,
-                "min_score": {"type": "number", "description": "report objects scoring at least this, 0 to 1 (default 0.4; lower finds more, and more mistakes)"},
-                "crops": {"type": "boolean", "description": "also return each object cut out as an image (default false)"},
-            },
-        }
-    )
     uses_context: ClassVar[bool] = True
     needs: ClassVar[tuple[str, ...]] = ("image", "root")
 
-    def run(self, context: ToolContext, image: int | None = None, path: str | None = None, min_score: float = DEFAULT_MIN_SCORE,
-            crops: bool = False) -> str | list:
+    def run(self, context: ToolContext, image: ImageNumber = None, path: ImagePath = None,
+            min_score: Annotated[float, "report objects scoring at least this, 0 to 1 (default 0.4; lower finds more, and more mistakes)"] = DEFAULT_MIN_SCORE,
+            crops: Annotated[bool, "also return each object cut out as an image (default false)"] = False) -> str | list:
         if not 0.0 <= min_score <= 1.0:
             raise ToolInputError(f"min_score must be between 0 and 1, got {min_score!r}")
         picture = pick_image(context, image, path, self.root).image

@@ -6,9 +6,9 @@ are read as UTF-8 text up to a size limit, binary files are refused with a point
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, ClassVar
 
 from tools.base import Tool, ToolInputError, resolve_inside
 
@@ -22,14 +22,8 @@ class ListFilesTool(Tool):
     name: str = "list_files"
     needs: ClassVar[tuple[str, ...]] = ("root",)
     description: str = "List the files and folders in the working folder or a folder inside it."
-    parameters: dict[str, Any] = field(
-        default_factory=lambda: {
-            "type": "object",
-            "properties": {"path": {"type": "string", "description": "a folder relative to the working folder (default: it)"}},
-        }
-    )
 
-    def run(self, path: str = ".") -> str:
+    def run(self, path: Annotated[str, "a folder relative to the working folder (default: it)"] = ".") -> str:
         folder = resolve_inside(Path(self.root), path)
         if not folder.is_dir():
             raise ToolInputError(f"{path!r} is a file, not a folder; read it with read_file")
@@ -58,15 +52,8 @@ class ReadFileTool(Tool):
     name: str = "read_file"
     needs: ClassVar[tuple[str, ...]] = ("root",)
     description: str = "Read a text file in the working folder (UTF-8, up to 100 KB)."
-    parameters: dict[str, Any] = field(
-        default_factory=lambda: {
-            "type": "object",
-            "properties": {"path": {"type": "string", "description": "the file, relative to the working folder"}},
-            "required": ["path"],
-        }
-    )
 
-    def run(self, path: str) -> str:
+    def run(self, path: Annotated[str, "the file, relative to the working folder"]) -> str:
         target = resolve_inside(Path(self.root), path)
         if target.is_dir():
             raise ToolInputError(f"{path!r} is a folder; list it with list_files")

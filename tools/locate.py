@@ -20,15 +20,15 @@ ones'.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Union
+from typing import Annotated, Callable, ClassVar, Union
 
 from agent.space.grounding import grounder_for
 from agent.space.space import DEFAULT_TEMPLATE, EmbeddingSpace, RosettaSpace, load_space
 from agent.messages import ImageBlock, MediaBlock, TextBlock
-from tools.base import IMAGE_ARGUMENTS, Tool, ToolContext, ToolInputError, pick_image
+from tools.base import ImageNumber, ImagePath, Tool, ToolContext, ToolInputError, pick_image
 from tools.vision_model import provided
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels
@@ -73,17 +73,11 @@ class LocateTool(Tool):
         "looked and the cropped region. "
         "Works on one of the conversation's images by number (default: the latest), or an image file."
     )
-    parameters: dict[str, Any] = field(
-        default_factory=lambda: {
-            "type": "object",
-            "properties": {"object": {"type": "string", "description": "what to find, in words"}, **IMAGE_ARGUMENTS},
-            "required": ["object"],
-        }
-    )
     uses_context: ClassVar[bool] = True
     needs: ClassVar[tuple[str, ...]] = ("image", "root")  # an image of the conversation, or a file in the folder
 
-    def run(self, object: str, context: ToolContext, image: int | None = None, path: str | None = None) -> list[MediaBlock]:
+    def run(self, object: Annotated[str, "what to find, in words"], context: ToolContext, image: ImageNumber = None,
+            path: ImagePath = None) -> list[MediaBlock]:
         wanted = object.strip()
         if not wanted:
             raise ToolInputError("locate needs an object: say in words what to find")

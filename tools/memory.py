@@ -5,9 +5,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, ClassVar, Literal
 
 from agent.errors import RosettaError
 from agent.memory.memory import Memory
@@ -31,18 +31,10 @@ class RememberTool(Tool):
         "Store a note or a file in long-term memory. Files come from the working folder (image, recording, text); "
         "what is stored can be recalled later, even in another conversation."
     )
-    parameters: dict[str, Any] = field(
-        default_factory=lambda: {
-            "type": "object",
-            "properties": {
-                "note": {"type": "string", "description": "text to remember"},
-                "path": {"type": "string", "description": "a file to remember, relative to the working folder"},
-                "tags": {"type": "array", "items": {"type": "string"}, "description": "short labels to filter on later"},
-            },
-        }
-    )
 
-    def run(self, note: str | None = None, path: str | None = None, tags: list | None = None) -> str:
+    def run(self, note: Annotated[str | None, "text to remember"] = None,
+            path: Annotated[str | None, "a file to remember, relative to the working folder"] = None,
+            tags: Annotated[list[str] | None, "short labels to filter on later"] = None) -> str:
         if (note is None) == (path is None):
             raise ToolInputError("remember takes either a note or a path, not both or neither")
         tags = list(tags or [])
@@ -64,20 +56,11 @@ class RecallTool(Tool):
         "Search long-term memory for notes, past turns, images and recordings. "
         "Give a description of what to find; image hits come back as images."
     )
-    parameters: dict[str, Any] = field(
-        default_factory=lambda: {
-            "type": "object",
-            "properties": {
-                "query": {"type": "string", "description": "what to look for, in words"},
-                "modality": {"type": "string", "enum": list(MODALITIES), "description": "only this kind of item"},
-                "limit": {"type": "integer", "description": f"how many hits, 1 to {MAX_RECALL} (default 3)"},
-                "tags": {"type": "array", "items": {"type": "string"}, "description": "only items with all these tags"},
-            },
-            "required": ["query"],
-        }
-    )
 
-    def run(self, query: str, modality: str | None = None, limit: int = 3, tags: list | None = None) -> list[MediaBlock]:
+    def run(self, query: Annotated[str, "what to look for, in words"],
+            modality: Annotated[Literal[MODALITIES] | None, "only this kind of item"] = None,
+            limit: Annotated[int, f"how many hits, 1 to {MAX_RECALL} (default 3)"] = 3,
+            tags: Annotated[list[str] | None, "only items with all these tags"] = None) -> list[MediaBlock]:
         if not 1 <= limit <= MAX_RECALL:
             raise ToolInputError(f"recall: limit must be 1 to {MAX_RECALL}, got {limit}")
         where = Filter(modalities=(modality,) if modality else (), tags=tuple(tags or ()))

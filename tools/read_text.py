@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, ClassVar
 
 from agent.vision.ocr import TextLine, check_confidence, join_lines, read_text  # noqa: F401 (TextLine re-exported)
-from tools.base import IMAGE_ARGUMENTS, Tool, ToolContext, ToolInputError, pick_image
+from tools.base import ImageNumber, ImagePath, Tool, ToolContext, ToolInputError, pick_image
 
 
 @dataclass
@@ -23,23 +23,12 @@ class ReadTextTool(Tool):
         "latest), or an image file in the working folder. Returns JSON: the text in reading order, and each line "
         "with its confidence and box (4 corner points [x, y] in pixels, clockwise from top-left)."
     )
-    parameters: dict[str, Any] = field(
-        default_factory=lambda: {
-            "type": "object",
-            "properties": {
-                **IMAGE_ARGUMENTS,
-                "min_confidence": {
-                    "type": "number",
-                    "description": "drop lines read with less confidence than this, 0 to 1 (default 0.5)",
-                },
-            },
-        }
-    )
     uses_context: ClassVar[bool] = True
     needs: ClassVar[tuple[str, ...]] = ("image", "root")  # an image of the conversation, or a file in the folder
 
     def run(
-        self, context: ToolContext, image: int | None = None, path: str | None = None, min_confidence: float = 0.5
+        self, context: ToolContext, image: ImageNumber = None, path: ImagePath = None,
+        min_confidence: Annotated[float, "drop lines read with less confidence than this, 0 to 1 (default 0.5)"] = 0.5,
     ) -> str:
         try:
             check_confidence(min_confidence)  # a bad argument fails before an image is loaded

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, ClassVar, Literal
 
 from agent.speech.transcriber import TranscribeOptions, get_transcriber
 from agent.speech.transcript import OUTPUT_FORMATS
@@ -25,35 +25,20 @@ class TranscribeTool(Tool):
         "audio file (wav, flac, ogg/opus, mp3) in the working folder; optionally with timestamps or as "
         "JSON/SRT/VTT subtitles."
     )
-    parameters: dict[str, Any] = field(
-        default_factory=lambda: {
-            "type": "object",
-            "properties": {
-                "path": {"type": "string", "description": "an audio file in the working folder, instead of a conversation recording"},
-                "recording": {"type": "integer", "description": "which recording of the conversation, 1 = first (default: the latest)"},
-                "language": {"type": "string", "description": "spoken language code, e.g. en or fr; omit to detect"},
-                "engine": {"type": "string", "enum": ["auto", "openai-whisper", "faster-whisper", "transformers"]},
-                "model": {"type": "string", "description": "tiny.en or base"},
-                "task": {"type": "string", "enum": ["transcribe", "translate"]},
-                "timestamps": {"type": "boolean", "description": "prefix each segment with its start and end time"},
-                "format": {"type": "string", "enum": list(OUTPUT_FORMATS)},
-            },
-        }
-    )
     uses_context: ClassVar[bool] = True
     needs: ClassVar[tuple[str, ...]] = ("audio", "root")  # a recording of the conversation, or a file in the folder
 
     def run(
         self,
         context: ToolContext,
-        recording: int | None = None,
-        path: str | None = None,
-        language: str | None = None,
-        engine: str | None = None,
-        model: str | None = None,
-        task: str | None = None,
-        timestamps: bool = False,
-        format: str = "text",
+        path: Annotated[str | None, "an audio file in the working folder, instead of a conversation recording"] = None,
+        recording: Annotated[int | None, "which recording of the conversation, 1 = first (default: the latest)"] = None,
+        language: Annotated[str | None, "spoken language code, e.g. en or fr; omit to detect"] = None,
+        engine: Literal["auto", "openai-whisper", "faster-whisper", "transformers"] | None = None,
+        model: Annotated[str | None, "tiny.en or base"] = None,
+        task: Literal["transcribe", "translate"] | None = None,
+        timestamps: Annotated[bool, "prefix each segment with its start and end time"] = False,
+        format: Literal[OUTPUT_FORMATS] = "text",
     ) -> str:
         chosen = {"language": language, "engine": engine, "model": model, "task": task}
         options = replace(self.defaults, **{key: value for key, value in chosen.items() if value is not None})
