@@ -21,10 +21,10 @@ from PIL import Image
 from agent.vision.llava import (
     IMAGE_MARKER,
     SHIPPED_WEIGHTS,
+    LlavaModel,
     Projector,
     load_projector,
     load_vision,
-    merge_image_tokens,
     split_on_markers,
 )
 from agent.vision.encoder import VisionTransformer, preprocess
@@ -80,8 +80,7 @@ class EmbeddedVisionChatModel(HFChatModel):
         self.features = text_model.features  # keeps how the text model lists tools
         self.capabilities = Capabilities(images=True, photos=False)  # emoji scenes; photos through the detector
         device = self.model.device
-        self.vision = vision.to(device).eval()
-        self.projector = projector.to(device).eval()
+        self.llava = LlavaModel(vision.to(device).eval(), projector.to(device).eval(), self.model)
         self.adapter = adapter  # the LoRA adapter, switched into the weights when on; None: projector only
         self.adapter_folder: Path | None = None  # the adapter's peft folder, for an engine with its own copy
         self._adapter_lock = threading.RLock()
@@ -107,10 +106,18 @@ class EmbeddedVisionChatModel(HFChatModel):
         """(16, hidden) per image, computed in one batch for those not seen before."""
         return self.image_cache.get(images)
 
+    @property
+    def vision(self) -> VisionTransformer:
+        return self.llava.vision
+
+    @property
+    def projector(self) -> Projector:
+        return self.llava.projector
+
     def _project(self, images: list[Image.Image]) -> torch.Tensor:
         pixels = preprocess(images, self.vision.config.image_size).to(self.model.device)
         with torch.inference_mode():
-            return self.projector(self.vision.features(pixels)).to(self.model.dtype)
+            return self.llava.image_tokens(pixels).to(self.model.dtype)
 
     # Prompt ------------------------------------------------------------------------------------------
 
@@ -118,10 +125,8 @@ class EmbeddedVisionChatModel(HFChatModel):
         if not images_to_see(messages):
             return super().encode(messages, tools)
         pieces, images = prompt_pieces(self, messages, tools)
-        embed = self.model.get_input_embeddings()
         with torch.inference_mode():  # no autograd graph for the prompt: it only feeds generate()
-            embedded = [embed(ids.to(self.model.device)) for ids in pieces]
-            embeddings = merge_image_tokens(embedded, self.image_tokens(images))[None]
+            embeddings = self.llava.embed(pieces, self.image_tokens(images))[None]
         mask = torch.ones(embeddings.shape[:2], dtype=torch.long, device=embeddings.device)
         return {"inputs_embeds": embeddings, "attention_mask": mask}
 

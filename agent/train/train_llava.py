@@ -16,7 +16,6 @@ from typing import Any, Sequence
 
 import torch
 from accelerate import Accelerator
-from torch import nn
 from torch.nn import functional as F
 
 from agent.train.emoji_data import ATTRIBUTION, load_concepts
@@ -24,11 +23,11 @@ from agent.train.instructions import Sample, describe_sample, instruction_sample
 from agent.vision.llava import (
     IMAGE_MARKER,
     SHIPPED_WEIGHTS,
+    LlavaModel,
     Projector,
     ProjectorConfig,
     load_projector,
     load_vision,
-    merge_image_tokens,
     save_half,
     save_projector,
     split_on_markers,
@@ -73,22 +72,18 @@ class LlavaTrainConfig(StageConfig):
         raise RosettaError(f"unknown training stage {stage!r}; use vision, projector or lora")
 
 
-class VisionLanguageModel(nn.Module):
-    """Frozen image encoder + projector + causal LM: embeds a batch of image conversations."""
+class VisionLanguageModel(LlavaModel):
+    """The LLaVA model as it trains: batches of image conversations, and the loss on their answers."""
 
-    def __init__(self, vision: VisionTransformer, projector: Projector, llm: Any, tokenizer: Any):
-        super().__init__()
-        self.vision, self.projector, self.llm = vision, projector, llm
+    def __init__(self, vision: VisionTransformer, projector: Projector, llm: Any, tokenizer: Any, adapter: Any = None):
+        super().__init__(vision, projector, llm)
         self.tokenizer = tokenizer
-
-    def image_tokens(self, pixels: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            patches = self.vision.features(pixels)
-        return self.projector(patches)
+        # The peft wrapper of ``llm`` (None: projector only), kept out of the module tree: llm is registered
+        # already, and a second path to the same weights would save and count them twice.
+        self.__dict__["adapter"] = adapter
 
     def batch(self, samples: Sequence[Sample], images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """inputs_embeds (B, T, D), attention_mask (B, T), labels (B, T) with IGNORE outside the answers."""
-        embed = self.llm.get_input_embeddings()
         device = images.device
         tokens = self.image_tokens(images)
         rows, labels = [], []
@@ -97,7 +92,7 @@ class VisionLanguageModel(nn.Module):
             piece_ids = [self.tokenizer(p, add_special_tokens=False, return_tensors="pt").input_ids[0] for p in pieces]
             answer_ids = self.tokenizer(answer, add_special_tokens=False, return_tensors="pt").input_ids[0]
             piece_ids[-1] = torch.cat([piece_ids[-1], answer_ids])
-            rows.append(merge_image_tokens([embed(ids.to(device)) for ids in piece_ids], [image]))
+            rows.append(self.embed(piece_ids, [image]))
             prompt_length = rows[-1].shape[0] - len(answer_ids)
             labels.append(torch.cat([torch.full((prompt_length,), IGNORE), answer_ids]))
         length = max(row.shape[0] for row in rows)
@@ -156,8 +151,7 @@ def build_model(config: LlavaTrainConfig, vision: str | None, projector: str | N
         adapter = get_peft_model(llm, lora)
     else:
         proj, adapter = Projector(projector_config), None
-    model = VisionLanguageModel(vision_model, proj, llm, tokenizer)
-    model.__dict__["adapter"] = adapter
+    model = VisionLanguageModel(vision_model, proj, llm, tokenizer, adapter)
     return model, vision_meta
 
 
@@ -201,7 +195,7 @@ def export(core: VisionLanguageModel, config: LlavaTrainConfig, folder: Path, ru
     save_projector(core.projector, folder)
     products = ["projector.safetensors", "projector.json"]
     if config.stage in ("lora", "tools"):
-        _save_lora(core.__dict__["adapter"], folder)
+        _save_lora(core.adapter, folder)
         products += ["lora/adapter_model.safetensors", "lora/adapter_config.json"]
     curves = f"{config.stage}_curves.png"
     plot_history(run.history, folder / curves, label_for(config.stage))

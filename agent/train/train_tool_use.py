@@ -176,10 +176,9 @@ def build(config: ToolTrainConfig, lora: str | None) -> ConversationModel:
     llm = AutoModelForCausalLM.from_pretrained(llm_folder, dtype=torch.float32)
     llm.requires_grad_(False)
     adapter = PeftModel.from_pretrained(llm, str(folder / "lora"), is_trainable=True)
-    model = ConversationModel(vision, projector, llm, tokenizer)
+    model = ConversationModel(vision, projector, llm, tokenizer, adapter)
     model.features = TemplateFeatures.of(tokenizer.chat_template, content_lists=False)
     model.features.compact_tools = True
-    model.__dict__["adapter"] = adapter
     return model
 
 
@@ -196,7 +195,7 @@ def train_tool_use(config: ToolTrainConfig, folder: Path, lora: str | None = Non
     core: ConversationModel = accelerator.unwrap_model(model)
     general_answers = None
     if config.general_answers:
-        with core.__dict__["adapter"].disable_adapter():  # the base model's own answers, adapter off
+        with core.adapter.disable_adapter():  # the base model's own answers, adapter off
             general_answers = cached_answers(folder / "general_answers.json", core.llm, core.tokenizer,
                                              general_requests(config.general_draws), config.general_answer_tokens)
     with run.progress("LLaVA stage 3: LoRA on tool use") as bar:

@@ -111,3 +111,26 @@ def merge_image_tokens(
         parts.extend((piece, image))
     parts.append(piece_embeddings[-1])
     return torch.cat(parts, dim=0)
+
+
+class LlavaModel(nn.Module):
+    """The LLaVA-style model in one place: the image encoder, the projector into the LM's embedding space and the
+    causal LM. ``image_tokens`` turns pictures into LM tokens (the encoder stays frozen); ``embed`` is the one place
+    image tokens join the text. The embedded core (agent/models/embedded_vision.py) runs it, and the trainer
+    (agent/train/train_llava.py) extends it with batches and a loss."""
+
+    def __init__(self, vision: VisionTransformer, projector: Projector, llm: nn.Module):
+        super().__init__()
+        self.vision, self.projector, self.llm = vision, projector, llm
+
+    def image_tokens(self, pixels: torch.Tensor) -> torch.Tensor:
+        """(N, tokens, width): each preprocessed picture as tokens in the LM's embedding space."""
+        with torch.no_grad():
+            patches = self.vision.features(pixels)
+        return self.projector(patches)
+
+    def embed(self, pieces: Sequence[torch.Tensor], images: Sequence[torch.Tensor]) -> torch.Tensor:
+        """One row of input embeddings (T, D): the token-id pieces of a prompt split at its image markers (one
+        more piece than images), with each image's tokens between them."""
+        table = self.llm.get_input_embeddings()
+        return merge_image_tokens([table(ids.to(table.weight.device)) for ids in pieces], images)
