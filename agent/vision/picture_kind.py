@@ -2,14 +2,11 @@
 
 Rosetta's own image encoder knows emoji scenes (flat drawings on plain or two-colour pale backgrounds); the photo
 detectors know real photos and call an emoji scene's shapes kites. A drawing is made of a few flat colours, a
-photo of many: reduced to 96x96 and 16 levels a channel, the 8 commonest colours cover 0.72 or more of every
-emoji scene measured as PNG (0.56 at worst after JPEG at quality 75), and 0.54 or less of the colour photos of
-everyday scenes (benchmarks/bench_picture_kind.py writes docs/picture_kind.json). Two more signs of a photo:
-grey (no emoji scene is grey), and no pale colour among its 3 commonest (every scene's ground is pale; the black
-sky of the Hubble deep field, with a share of 0.93, is not). Measured: 3 of 400 scenes go to the photo eyes, and
-none of the 20 photos to the emoji eyes. A picture too small (under 16 px a side) or too flat (its brightness
-varies by less than 4 levels, as in a plain colour swatch) to be a photo of anything is left to the drawing eyes:
-the least textured photo measured, the moon, varies by 12.
+photo of many: reduced to 96x96 and 16 levels a channel, the 8 commonest colours cover most of an emoji scene,
+even after JPEG, and far less of a photo of an everyday scene (benchmarks/bench_picture_kind.py measures both and
+how many of each go to the wrong eyes: docs/picture_kind.json). Two more signs of a photo: grey (no emoji scene is
+grey), and no pale colour among its 3 commonest (every scene's ground is pale; a mostly black night sky is not). A
+picture too small or too flat (a plain colour swatch) to be a photo of anything is left to the drawing eyes.
 """
 
 from __future__ import annotations
@@ -20,7 +17,7 @@ from PIL import Image
 SIDE = 96
 LEVELS = 16  # per channel
 TOP_COLOURS = 8
-DRAWING_SHARE = 0.6  # between the measured 0.54 (everyday colour photos) and 0.72 (scenes as PNG)
+DRAWING_SHARE = 0.6  # between the everyday colour photos' shares and the scenes' (docs/picture_kind.json)
 
 
 PALE = 160  # every channel of a scene's background is 185-250 (agent/train/scenes.py), less some JPEG loss
@@ -55,7 +52,7 @@ def is_grey(image: Image.Image) -> bool:
 
 
 MIN_SIDE = 16
-MIN_TEXTURE = 4.0  # the standard deviation of the brightness, 0-255, at 96x96
+MIN_TEXTURE = 4.0  # the standard deviation of the brightness, 0-255, at 96x96: a swatch has none, photos far more
 
 
 def has_texture(image: Image.Image) -> bool:
