@@ -96,7 +96,7 @@ class EmbeddedFlamingoChatModel(HFChatModel):
 
     def answers_from_perception(self, messages: Sequence[Message]) -> bool:
         self.perceive_photos(messages)
-        return answered_from_photo(list(messages), []) is not None
+        return answered_from_photo(list(messages), [], plain_only=True) is not None
 
     def _cache_key(self) -> Any:
         # Equal token ids stand for other images when the pictures differ: the prefix cache keys on them too.

@@ -48,7 +48,7 @@ def prompt_pieces(model: HFChatModel, messages: list[Message], tools: list[ToolS
     return pieces, rendered.images
 
 
-def answered_from_photo(messages: list[Message], tools: list[ToolSchema]) -> ChatReply | None:
+def answered_from_photo(messages: list[Message], tools: list[ToolSchema], plain_only: bool = False) -> ChatReply | None:
     """The reply to a plain question (what, how many, is there, where) about the conversation's latest image when
     it is a photo: built from the photo detector's findings (agent/vision/photo_answers.py), not generated, since
     a 135M core does not reliably repeat what it is told. None with tools offered, or for any other request."""
@@ -56,7 +56,7 @@ def answered_from_photo(messages: list[Message], tools: list[ToolSchema]) -> Cha
         return None
     from agent.vision.photo_answers import answer_in_conversation
 
-    text = answer_in_conversation(messages)
+    text = answer_in_conversation(messages, plain_only)
     return None if text is None else ChatReply(Message.assistant(text))
 
 
@@ -144,7 +144,7 @@ class EmbeddedVisionChatModel(HFChatModel):
 
     def answers_from_perception(self, messages: Sequence[Message]) -> bool:
         self.perceive_photos(messages)
-        return answered_from_photo(list(messages), []) is not None
+        return answered_from_photo(list(messages), [], plain_only=True) is not None
 
     def tool_call_probability(self, messages: Sequence[Message], tools: Sequence[ToolSchema]) -> float | None:
         if self.batcher is not None:

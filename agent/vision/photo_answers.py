@@ -164,9 +164,11 @@ def is_about(question: str) -> bool:
     return bool(ABOUT_THE_PHOTO.search(text)) or kinds_for(text) is not None
 
 
-def answer_in_conversation(messages: Sequence[Message]) -> str | None:
+def answer_in_conversation(messages: Sequence[Message], plain_only: bool = False) -> str | None:
     """The answer to the conversation's last request when it is a plain question about its latest image and that
-    image is a photo (read through the detector); None otherwise: the core answers."""
+    image is a photo (read through the detector); None otherwise: the core answers. Any other request about a
+    photo just given gets what was found and what cannot be told, unless ``plain_only``: an agent asks that way,
+    so that "read the sign" or "remember this photo" still goes to a tool."""
     from agent.vision.perception import perceive
 
     if not messages or messages[-1].role != "user" or not messages[-1].text.strip():
@@ -182,7 +184,7 @@ def answer_in_conversation(messages: Sequence[Message]) -> str | None:
     if not given_now and not is_about(question):
         return None  # a later question on another subject: the core answers it
     reply = answer(question, report)
-    if reply is None:
+    if reply is None and not plain_only:
         if not report.detections:
             return report.description()
         # Asked something else about the photo it was just given: say what was found, and plainly what not.

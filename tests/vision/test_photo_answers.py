@@ -80,3 +80,18 @@ def test_a_later_question_on_another_subject_goes_to_the_core():
     assert answer_in_conversation(history + [Message.user("How many legs does a spider have?")]) is None
     assert answer_in_conversation(history + [Message.user("How many people are in it?")]) == "I see one person."
     assert "cannot judge colours" in answer_in_conversation(history + [Message.user("What colour is her hat?")])
+
+
+def test_an_agent_hears_only_the_plain_questions_so_other_requests_reach_the_tools():
+    from agent.vision import perception
+    from agent.vision.photo_answers import answer_in_conversation
+    from tests.vision.reference_inputs import photo
+
+    portrait = photo()
+    asked = [Message.user("Remember this photo for later", images=[portrait])]
+    asked[0].images[0].perception = perception.perceive(portrait).text()
+    assert answer_in_conversation(asked, plain_only=True) is None  # remember, read_text...: a tool's job
+    assert "That is all I can tell" in answer_in_conversation(asked)  # the core alone says what it can
+    plain = [Message.user("How many people are in this photo?", images=[portrait])]
+    plain[0].images[0].perception = asked[0].images[0].perception
+    assert answer_in_conversation(plain, plain_only=True) == "I see one person."
