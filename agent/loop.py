@@ -7,7 +7,8 @@ and the model gets one more try. After ``max_steps`` model turns with tool calls
 Plain chat is the same loop with no tools.
 
 Images reach the tools by number (see tools.base.ToolContext). A core that cannot see gets each image as a line
-of text naming it, so it can still ask the image tools about it.
+of text naming it (with, for a photo, what the photo detector found in it), so it can still ask the image tools
+about it.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ class Agent:
     """``Agent(model, tools, memory)``: chat with ``run``/``stream``; the history is kept between turns.
 
     ``model``: a ChatModel or a spec string ("default", "hf:...", "openai:..."); None loads the embedded default.
-    ``tools``: Rosetta tools and/or langchain-core tools (used unchanged); None gives the default set
+    ``tools``: Rosetta tools, plain functions with type hints and a docstring (agent/tooling.py), and/or
+    langchain-core tools (used unchanged); None gives the default set
     (tools/defaults.py) with file tools inside ``root`` when one is given; [] gives plain chat.
     ``memory``: lets the default set remember and recall.
     """

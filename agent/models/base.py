@@ -148,7 +148,7 @@ class ChatModel(ABC):
     ) -> ChatReply:
         return self.stream(messages, tools, options).result()
 
-    # The probability of opening a call below which an agent answers plainly (planner.AgentConfig.call_threshold);
+    # The probability of opening a call below which an agent answers plainly (loop.AgentConfig.call_threshold);
     # None: not calibrated for this core, which then decides alone.
     call_threshold: float | None = None
 
@@ -164,7 +164,7 @@ class ChatModel(ABC):
 
     def tool_router(self) -> Any:
         """The learned judge of which tool to call next, or none, that ships with this core (agent/models/tool_router.py's
-        ToolRouter; planner.AgentConfig.tool_router), or None: this core judges alone."""
+        ToolRouter; loop.AgentConfig.tool_router), or None: this core judges alone."""
         return None
 
     def answers_from_perception(self, messages: Sequence[Message]) -> bool:
