@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import io
 import re
 import warnings
@@ -266,3 +267,10 @@ def audio_to_wav_bytes(samples: np.ndarray, sample_rate: int = SPEECH_SAMPLE_RAT
 
 def audio_to_base64_wav(samples: np.ndarray, sample_rate: int = SPEECH_SAMPLE_RATE) -> str:
     return base64.b64encode(audio_to_wav_bytes(samples, sample_rate)).decode("ascii")
+
+
+def image_digest(image: Image.Image) -> str:
+    """A key for an image's content (pixels, size and mode): what the caches of encoded and perceived images use."""
+    hashed = hashlib.blake2b(image.tobytes(), digest_size=16)
+    hashed.update(f"{image.size}{image.mode}".encode())
+    return hashed.hexdigest()

@@ -126,7 +126,9 @@ def main() -> None:
     import torch
     from PIL import Image
 
+    from agent.vision.detectors import COCO_LABELS
     from agent.vision.photo_detector import PhotoDetector
+    from agent.vision.photo_report import number
     from agent.vision.picture_kind import is_photo
 
     from agent.models.embedded import load_embedded_model
@@ -156,8 +158,6 @@ def main() -> None:
                       "centernet_alone": alone["centernet"], "nanodet_alone": alone["nanodet"],
                       "describe_answer": described, "count_answer": counted, "server_describe_answer": served,
                       "detect_first_s": round(seconds[0], 3), "detect_median_s": round(times[-1], 3)}
-            from agent.vision.detectors import COCO_LABELS
-
             if row["kind"] == "positive":
                 result["main_named"] = mentions(described, row["main"])
                 result["server_main_named"] = mentions(served, row["main"])
@@ -165,8 +165,6 @@ def main() -> None:
                 result["invented"] = bool(found) or any(mentions(described, label) for label in COCO_LABELS)
                 result["server_invented"] = bool(found) or any(mentions(served, label) for label in COCO_LABELS)
             if 1 <= row["people"] <= 3:
-                from agent.vision.photo_report import number
-
                 result["people_right"] = bool(re.search(rf"\b({number(row['people'])}|{row['people']})\b", counted.lower()))
             rows.append(result)
             print(f"{row['id']}: {described} | {counted}", flush=True)

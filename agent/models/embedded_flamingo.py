@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, Generator, Sequence
+from typing import Any, Generator
 
 import torch
 from PIL import Image
@@ -22,7 +22,8 @@ from agent.vision.encoder import preprocess
 from agent.errors import ModelLoadError
 from agent.messages import Message, images_to_see
 from agent.models.base import Capabilities, ChatReply, GenerationOptions, ToolSchema
-from agent.models.embedded_vision import ImageFeatureCache, answered_from_photo, digest, prompt_pieces
+from agent.media import image_digest
+from agent.models.embedded_vision import AnswersPhotoQuestions, ImageFeatureCache, answered_from_photo, prompt_pieces
 from agent.models.hf import HFChatModel
 from agent.paths import rosetta_home
 
@@ -49,7 +50,7 @@ def flamingo_folder(target: str = "") -> Path:
     return folder
 
 
-class EmbeddedFlamingoChatModel(HFChatModel):
+class EmbeddedFlamingoChatModel(AnswersPhotoQuestions, HFChatModel):
     def __init__(self, text_model: HFChatModel, core: FlamingoCore, image_cache_size: int = 64):
         super().__init__(text_model.model, text_model.tokenizer, None, name=f"{text_model.name}+flamingo")
         text_model.hand_over()
@@ -78,7 +79,7 @@ class EmbeddedFlamingoChatModel(HFChatModel):
         ids = torch.cat(pieces)[None].to(self.model.device)
         media = torch.stack(self.latents.get(images))[None]  # (1, images, latents, width)
         self.core.show(media, media_index_for([len(piece) for piece in pieces])[None].to(ids.device))
-        self._images_seen = tuple(digest(image) for image in images)
+        self._images_seen = tuple(image_digest(image) for image in images)
         return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
 
     def _generate(
@@ -93,10 +94,6 @@ class EmbeddedFlamingoChatModel(HFChatModel):
                 return (yield from super()._generate(messages, tools, options))
             finally:
                 self.core.hide()
-
-    def answers_from_perception(self, messages: Sequence[Message]) -> bool:
-        self.perceive_photos(messages)
-        return answered_from_photo(list(messages), [], plain_only=True) is not None
 
     def _cache_key(self) -> Any:
         # Equal token ids stand for other images when the pictures differ: the prefix cache keys on them too.

@@ -9,7 +9,6 @@ Projected tokens are cached by image content, so a picture discussed over many t
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -29,6 +28,7 @@ from agent.vision.llava import (
 )
 from agent.vision.encoder import VisionTransformer, preprocess
 from agent.errors import MessageFormatError, ModelLoadError
+from agent.media import image_digest
 from agent.messages import Message, images_to_see
 from agent.models.base import Capabilities, ChatReply, GenerationOptions, ToolSchema
 from agent.models.hf import HFChatModel
@@ -60,6 +60,15 @@ def answered_from_photo(messages: list[Message], tools: list[ToolSchema], plain_
     return None if text is None else ChatReply(Message.assistant(text))
 
 
+class AnswersPhotoQuestions:
+    """For the embedded cores (LLaVA- and Flamingo-style), which see emoji scenes only: an agent leaves the plain
+    questions about a photo to them, and they answer from the photo detector's findings (answered_from_photo)."""
+
+    def answers_from_perception(self, messages: Sequence[Message]) -> bool:
+        self.perceive_photos(messages)  # type: ignore[attr-defined]  (a ChatModel's)
+        return answered_from_photo(list(messages), [], plain_only=True) is not None
+
+
 def has_vision_weights(folder: Path = SHIPPED_WEIGHTS) -> bool:
     return all((folder / name).is_file() for name in ("vision.safetensors", "projector.safetensors"))
 
@@ -70,7 +79,7 @@ def has_vision_weights(folder: Path = SHIPPED_WEIGHTS) -> bool:
 CALL_THRESHOLD = 0.995
 
 
-class EmbeddedVisionChatModel(HFChatModel):
+class EmbeddedVisionChatModel(AnswersPhotoQuestions, HFChatModel):
     call_threshold = CALL_THRESHOLD
 
     def __init__(self, text_model: HFChatModel, vision: VisionTransformer, projector: Projector, adapter: LoraSwitch | None,
@@ -142,10 +151,6 @@ class EmbeddedVisionChatModel(HFChatModel):
             self._switch_adapter(messages, tools)
             return (yield from super()._generate(messages, tools, options))
 
-    def answers_from_perception(self, messages: Sequence[Message]) -> bool:
-        self.perceive_photos(messages)
-        return answered_from_photo(list(messages), [], plain_only=True) is not None
-
     def tool_call_probability(self, messages: Sequence[Message], tools: Sequence[ToolSchema]) -> float | None:
         if self.batcher is not None:
             return None
@@ -187,7 +192,7 @@ class ImageFeatureCache:
 
     def get(self, images: list[Image.Image]) -> list[torch.Tensor]:
         """One tensor per image; those not seen before are computed in one batch."""
-        keys = [digest(image) for image in images]
+        keys = [image_digest(image) for image in images]
         found = {key: self._features[key] for key in keys if key in self._features}
         missing = [(key, image) for key, image in zip(keys, images) if key not in found]
         if missing:
@@ -204,13 +209,6 @@ class ImageFeatureCache:
 
     def __len__(self) -> int:
         return len(self._features)
-
-
-def digest(image: Image.Image) -> str:
-    """A key for an image's content (pixels, size and mode)."""
-    hashed = hashlib.blake2b(image.tobytes(), digest_size=16)
-    hashed.update(f"{image.size}{image.mode}".encode())
-    return hashed.hexdigest()
 
 
 def add_vision(text_model: HFChatModel, folder: Path = SHIPPED_WEIGHTS) -> EmbeddedVisionChatModel:

@@ -53,14 +53,22 @@ class DetectorConfig:
     iou: float = 0.5  # per-class suppression: of two boxes of one class overlapping more than this, the lower goes
 
 
-def letterbox(image: Image.Image, size: int) -> tuple[np.ndarray, float]:
-    """(1, size, size, 3) float32 RGB 0-255 with the photo scaled to fit at the top left, and the scale used."""
+def fit_in_square(image: Image.Image, size: int, centred: bool = False) -> tuple[np.ndarray, float, tuple[int, int]]:
+    """(size, size, 3) float32 RGB 0-255: the photo scaled to fit, black around it, at the top left or in the
+    middle; with the scale and the (x, y) of the photo's corner in the square."""
     image = image.convert("RGB")
     scale = size / max(image.size)
     width, height = max(1, round(image.width * scale)), max(1, round(image.height * scale))
+    corner = ((size - width) // 2, (size - height) // 2) if centred else (0, 0)
     canvas = Image.new("RGB", (size, size))
-    canvas.paste(image.resize((width, height), Image.BILINEAR), (0, 0))
-    return np.asarray(canvas, dtype=np.float32)[None].copy(), scale
+    canvas.paste(image.resize((width, height), Image.BILINEAR), corner)
+    return np.asarray(canvas, dtype=np.float32).copy(), scale, corner
+
+
+def letterbox(image: Image.Image, size: int) -> tuple[np.ndarray, float]:
+    """(1, size, size, 3) float32 RGB 0-255 with the photo scaled to fit at the top left, and the scale used."""
+    pixels, scale, _ = fit_in_square(image, size)
+    return pixels[None], scale
 
 
 def box_iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
@@ -143,18 +151,6 @@ NANODET_MEAN = np.array([103.53, 116.28, 123.675], dtype=np.float32)
 NANODET_STD = np.array([57.375, 57.12, 58.395], dtype=np.float32)
 
 
-def centred_letterbox(image: Image.Image, size: int) -> tuple[np.ndarray, float, tuple[float, float]]:
-    """(size, size, 3) float32 RGB 0-255 with the photo scaled to fit in the middle, black around it; the scale
-    and the (x, y) offset of the photo's corner (upstream's keep_ratio warp centres the photo)."""
-    image = image.convert("RGB")
-    scale = size / max(image.size)
-    width, height = max(1, round(image.width * scale)), max(1, round(image.height * scale))
-    left, top = (size - width) / 2, (size - height) / 2
-    canvas = Image.new("RGB", (size, size))
-    canvas.paste(image.resize((width, height), Image.BILINEAR), (int(left), int(top)))
-    return np.asarray(canvas, dtype=np.float32), scale, (float(int(left)), float(int(top)))
-
-
 class NanoDetDetector(GraphDetector):
     """NanoDet-g (COCO-80) from the npm photo models, decoded as upstream's GFL head does (RangiLyu/nanodet v0.x):
     per stride, class scores (already through the sigmoid in this graph) and 4 x (reg_max + 1) logits per place;
@@ -166,10 +162,10 @@ class NanoDetDetector(GraphDetector):
     # (scores, distributions) per stride 8, 16, 32
     OUTPUTS = (("Identity:0", "Identity_3:0"), ("Identity_1:0", "Identity_4:0"), ("Identity_2:0", "Identity_5:0"))
 
-    def raw(self, image: Image.Image) -> tuple[np.ndarray, np.ndarray, float, tuple[float, float]]:
+    def raw(self, image: Image.Image) -> tuple[np.ndarray, np.ndarray, float, tuple[int, int]]:
         """Every place's boxes (x0, y0, x1, y1 in input pixels) and 80 class scores, with the letterbox used."""
         config = self.config
-        pixels, scale, offset = centred_letterbox(image, config.size)
+        pixels, scale, offset = fit_in_square(image, config.size, centred=True)  # upstream's keep_ratio warp centres it
         bgr = (pixels[..., ::-1] - NANODET_MEAN) / NANODET_STD
         feed = torch.from_numpy(np.ascontiguousarray(bgr.transpose(2, 0, 1)[None]))
         names = [name for pair in self.OUTPUTS for name in pair]

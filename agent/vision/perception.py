@@ -7,12 +7,12 @@ encoder looks at those; agent/vision/picture_kind.py tells them apart).
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import OrderedDict
 
 from PIL import Image
 
+from agent.media import image_digest
 from agent.vision.photo_report import PhotoReport
 
 _reports: OrderedDict[str, PhotoReport | None] = OrderedDict()
@@ -20,18 +20,12 @@ _lock = threading.Lock()
 KEEP = 64  # reports kept, newest last
 
 
-def _key(image: Image.Image) -> str:
-    hashed = hashlib.blake2b(image.tobytes(), digest_size=16)
-    hashed.update(f"{image.size}{image.mode}".encode())
-    return hashed.hexdigest()
-
-
 def perceive(image: Image.Image) -> PhotoReport | None:
     """What the photo detector finds in ``image``, or None when it is a drawing."""
     from agent.vision.photo_detector import shared_photo_detector
     from agent.vision.picture_kind import is_photo
 
-    key = _key(image)
+    key = image_digest(image)
     with _lock:
         if key in _reports:
             _reports.move_to_end(key)

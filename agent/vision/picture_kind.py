@@ -23,32 +23,47 @@ DRAWING_SHARE = 0.6  # between the everyday colour photos' shares and the scenes
 PALE = 160  # every channel of a scene's background is 185-250 (agent/train/scenes.py), less some JPEG loss
 
 
-def _colours(image: Image.Image) -> np.ndarray:
-    """Each pixel's colour bin (16 levels a channel) at 96x96."""
-    pixels = np.asarray(image.convert("RGB").resize((SIDE, SIDE), Image.BILINEAR)).astype(np.int32) // (256 // LEVELS)
-    return ((pixels[..., 0] * LEVELS + pixels[..., 1]) * LEVELS + pixels[..., 2]).ravel()
+def _small(image: Image.Image) -> np.ndarray:
+    """The picture as (96, 96, 3) int RGB: every colour sign is read from this one reduction."""
+    return np.asarray(image.convert("RGB").resize((SIDE, SIDE), Image.BILINEAR)).astype(np.int32)
 
 
-def palette_share(image: Image.Image) -> float:
-    """The share of the picture covered by its 8 commonest colours, at 96x96 and 16 levels a channel."""
-    counts = np.sort(np.bincount(_colours(image)))[::-1]
-    return float(counts[:TOP_COLOURS].sum() / counts.sum())
+def _bin_counts(small: np.ndarray) -> np.ndarray:
+    """How many pixels fall in each colour bin (16 levels a channel)."""
+    binned = small // (256 // LEVELS)
+    return np.bincount(((binned[..., 0] * LEVELS + binned[..., 1]) * LEVELS + binned[..., 2]).ravel())
 
 
-def commonest_is_pale(image: Image.Image) -> bool:
-    """Whether one of the 3 commonest colours is pale (one, not the first: a big emoji may outnumber the background)."""
-    for colour in np.argsort(-np.bincount(_colours(image)), kind="stable")[:3]:
+def _share(counts: np.ndarray) -> float:
+    return float(np.sort(counts)[::-1][:TOP_COLOURS].sum() / counts.sum())
+
+
+def _pale_among_commonest(counts: np.ndarray) -> bool:
+    for colour in np.argsort(-counts, kind="stable")[:3]:
         channels = (colour // (LEVELS * LEVELS), colour // LEVELS % LEVELS, colour % LEVELS)
         if min(channels) * (256 // LEVELS) + (256 // LEVELS) // 2 >= PALE:
             return True
     return False
 
 
-def is_grey(image: Image.Image) -> bool:
+def _grey(image: Image.Image, small: np.ndarray) -> bool:
     if image.mode in ("L", "LA", "I", "I;16", "F", "1"):
         return True
-    pixels = np.asarray(image.convert("RGB").resize((SIDE, SIDE), Image.BILINEAR)).astype(np.int32)
-    return bool((pixels.max(-1) - pixels.min(-1) <= 8).mean() >= 0.995)  # a scene on a grey ground still has coloured things
+    return bool((small.max(-1) - small.min(-1) <= 8).mean() >= 0.995)  # a scene on a grey ground still has coloured things
+
+
+def palette_share(image: Image.Image) -> float:
+    """The share of the picture covered by its 8 commonest colours, at 96x96 and 16 levels a channel."""
+    return _share(_bin_counts(_small(image)))
+
+
+def commonest_is_pale(image: Image.Image) -> bool:
+    """Whether one of the 3 commonest colours is pale (one, not the first: a big emoji may outnumber the background)."""
+    return _pale_among_commonest(_bin_counts(_small(image)))
+
+
+def is_grey(image: Image.Image) -> bool:
+    return _grey(image, _small(image))
 
 
 MIN_SIDE = 16
@@ -63,4 +78,8 @@ def has_texture(image: Image.Image) -> bool:
 def is_photo(image: Image.Image) -> bool:
     if min(image.size) < MIN_SIDE or not has_texture(image):
         return False
-    return is_grey(image) or palette_share(image) < DRAWING_SHARE or not commonest_is_pale(image)
+    small = _small(image)
+    if _grey(image, small):
+        return True
+    counts = _bin_counts(small)
+    return _share(counts) < DRAWING_SHARE or not _pale_among_commonest(counts)
