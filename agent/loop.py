@@ -117,12 +117,9 @@ class Agent:
             yield event
 
     def prepare(self, user: Message) -> None:
-        """Before any work: transcribe what the core cannot hear; refuse images only when nothing here can see
-        them (the image tools look for a core that cannot)."""
-        if self.tools:
-            self.model.transcribe_audio([user])
-        else:
-            self.model.prepare_inputs([user])
+        """Before any work, once per turn: transcribe what the core cannot hear and look at the photos it cannot
+        see; refuse images only when nothing here can see them (the image tools look for a core that cannot)."""
+        self.model.prepare_inputs([user], refuse=not self.tools)
 
     def reset(self) -> None:
         self.history = [Message.system(self.system_prompt)] if self.system_prompt else []
@@ -282,7 +279,7 @@ class Agent:
                 if isinstance(block, ImageBlock):
                     number += 1
                     replaced.append(TextBlock(f"[image {number}{': ' + block.source if block.source else ''}]\n"
-                                              + (block.perception + "\n" if block.perception else "")))
+                                              + (block.perception.text() + "\n" if block.perception else "")))
                 else:
                     replaced.append(block)
             if result is not None:

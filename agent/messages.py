@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Literal, Sequence, Union
+from typing import Any, Iterable, Literal, Protocol, Sequence, Union
 
 import numpy as np
 from PIL import Image
@@ -35,13 +35,22 @@ class TextBlock:
     text: str
 
 
+class Perception(Protocol):
+    """What the photo eyes found in a photo (agent/vision/photo_report.PhotoReport), kept on its block."""
+
+    def text(self) -> str:
+        """The findings in words, which a core that cannot see photos reads in place of the photo."""
+
+
 @dataclass
 class ImageBlock:
     image: Image.Image
     source: str | None = None  # where it came from (a file name), for display and memory
-    # For a photo, what the photo detector found, in words: a core that cannot see photos reads this instead
-    # (filled once, like an AudioBlock's transcript; a drawing keeps None).
-    perception: str | None = None
+    # For a photo, what the photo detector found: a core that cannot see photos reads its text() instead, and
+    # plain questions are answered from it. Filled once per image, like an AudioBlock's transcript; ``looked``
+    # says that this happened, because a drawing keeps no perception (the emoji eyes look at it).
+    perception: Perception | None = None
+    looked: bool = False
 
     @classmethod
     def load(cls, source: ImageSource) -> "ImageBlock":

@@ -48,6 +48,8 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=4, help="renderings of each concept to train the probe on")
     parser.add_argument("--test", type=int, default=2, help="new renderings of each concept to test on")
     parser.add_argument("--side", type=int, default=128, help="the backbone's input side (a multiple of 32)")
+    parser.add_argument("--concepts", type=int, default=None, help="only the first N concepts, at least 5 (default: all)")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "backbone_probe.json"))
     args = parser.parse_args()
 
     import torch
@@ -60,7 +62,7 @@ def main() -> None:
     from agent.vision.encoder import preprocess
 
     torch.set_num_threads(os.cpu_count() or 1)
-    concepts = load_concepts()
+    concepts = load_concepts()[: args.concepts]
     backbone = PhotoBackbone.load(size=args.side)
     encoder = RosettaSpace().vision.eval()
 
@@ -87,7 +89,7 @@ def main() -> None:
         "features": {"patches": "shipped encoder, mean patch features", "embedding": "shipped encoder, its shared-space vector",
                      "backbone": "MobileNetV3 backbone (CenterNet's, COCO-trained), pooled stride-16 and stride-32 maps"},
     }
-    (ROOT / "docs/backbone_probe.json").write_text(json.dumps(result, indent=1) + "\n")
+    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
 
 

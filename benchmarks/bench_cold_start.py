@@ -49,6 +49,7 @@ def run_once(arguments: list[str], memory: str) -> tuple[float, float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", default=str(ROOT / "docs" / "cold_start.json"))
     args = parser.parse_args()
     peaks: dict[str, float] = {}
     stderr: dict[str, str] = {}
@@ -71,7 +72,7 @@ def main() -> None:
     }
     on, off = (result["sides"][side]["median_rest_s"] for side in SIDES)  # the floor is reported, not compared
     result["ratio_tools_on_over_off"] = round(on / off, 2)
-    (ROOT / "docs" / "cold_start.json").write_text(json.dumps(result, indent=1) + "\n")
+    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
 
 

@@ -54,6 +54,8 @@ def main() -> None:
     parser.add_argument("--blind", action=argparse.BooleanOptionalAction, default=True,
                         help="also ask about the empty background (the priors-only control)")
     parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--images", type=int, nargs="+", default=list(IMAGE_COUNTS),
+                        help=f"images per conversation, one prefill row each (default: {' '.join(map(str, IMAGE_COUNTS))})")
     parser.add_argument("--prefill-only", action="store_true",
                         help="measure only the prefill rows and keep everything else in --out as it is")
     parser.add_argument("--flamingo", default=None, help="folder of a trained Flamingo-style core (default: "
@@ -78,7 +80,7 @@ def main() -> None:
     report: dict = json.loads(out.read_text()) if args.prefill_only else {"cores": {}}
     report["machine"] = f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
     for name, model in cores.items():
-        prefill_rows = [prefill(model, count, args.repeats) for count in IMAGE_COUNTS]
+        prefill_rows = [prefill(model, count, args.repeats) for count in args.images]
         if args.prefill_only:
             report["cores"][name]["prefill"] = prefill_rows
             continue

@@ -97,14 +97,15 @@ def image_tokens(scenes, concepts, vision, noise: float = 0.0, seed: int = 0) ->
     return torch.cat(out)
 
 
-def dataset(count: int, phrasings: tuple[str, ...], seed: int, names: list[str], match_share: float) -> list[tuple[int, int, int, float]]:
+def dataset(count: int, phrasings: tuple[str, ...], seed: int, names: list[str], match_share: float,
+            rates: tuple[float, ...] = RATES) -> list[tuple[int, int, int, float]]:
     """(object shown, object asked about, phrasing index, rate); ``match_share`` of the questions name the object shown."""
     rng = random.Random(seed)
     rows = []
     for _ in range(count):
         shown = rng.randrange(len(names))
         asked = shown if rng.random() < match_share else rng.choice([i for i in range(len(names)) if i != shown])
-        rows.append((shown, asked, rng.randrange(len(phrasings)), rng.choice(RATES)))
+        rows.append((shown, asked, rng.randrange(len(phrasings)), rng.choice(rates)))
     return rows
 
 
@@ -113,6 +114,11 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=3000)
     parser.add_argument("--test", type=int, default=1000)
     parser.add_argument("--steps", type=int, default=300)
+    # Every question is spoken once per object, phrasing and rate before anything trains: these bound that cost.
+    parser.add_argument("--objects", type=int, default=len(OBJECTS),
+                        help=f"the first N objects, at least 2 (default: all {len(OBJECTS)})")
+    parser.add_argument("--rates", type=float, nargs="+", default=list(RATES),
+                        help=f"Piper length scales the questions are spoken at (default: {' '.join(map(str, RATES))})")
     parser.add_argument("--out", default=str(ROOT / "docs" / "fusion.json"))
     args = parser.parse_args()
 
@@ -131,7 +137,8 @@ def main() -> None:
     torch.manual_seed(0)
     concepts = load_concepts()
     by_name = {concept.name: concept for concept in concepts}
-    names = list(OBJECTS)
+    names = list(OBJECTS)[: args.objects]
+    rates = tuple(args.rates)
     vision, _ = load_vision(SHIPPED_WEIGHTS)
     vision.eval()
     hear = AudioTokens()
@@ -143,7 +150,7 @@ def main() -> None:
     for split, phrasings in (("train", TRAIN_PHRASINGS), ("test", TEST_PHRASINGS)):
         for name in names:
             for p, phrasing in enumerate(phrasings):
-                for rate in RATES:
+                for rate in rates:
                     samples = speak(phrasing.format(OBJECTS[name]), rate)
                     clips[(split, name, p, rate)] = hear(samples)
                     if split == "test":
@@ -162,8 +169,8 @@ def main() -> None:
     tasks = {}
     for task, classes, match_share in (("agreement", 2, 0.5), ("redundant", len(names), 1.0)):
         started = time.perf_counter()
-        train_rows = dataset(args.train, TRAIN_PHRASINGS, 1, names, match_share)
-        test_rows = dataset(args.test, TEST_PHRASINGS, 2, names, match_share)
+        train_rows = dataset(args.train, TRAIN_PHRASINGS, 1, names, match_share, rates)
+        test_rows = dataset(args.test, TEST_PHRASINGS, 2, names, match_share, rates)
         train = features("train", train_rows, 10_000, classes)
         test = features("test", test_rows, 900_000, classes)
         test_image_noise = features("test", test_rows, 900_000, classes, image_noise=0.5)
@@ -195,7 +202,8 @@ def main() -> None:
         tasks[task] = {"classes": classes, "chance": 1 / classes, "feature_seconds": round(feature_seconds, 1), "results": results}
     report = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
-        "objects": OBJECTS, "train_items": args.train, "test_items": args.test, "steps": args.steps,
+        "objects": {name: OBJECTS[name] for name in names}, "rates": rates,
+        "train_items": args.train, "test_items": args.test, "steps": args.steps,
         "audio_feature_seconds": round(audio_seconds, 1), "tasks": tasks,
         "command": "HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_fusion.py " + " ".join(sys.argv[1:]),
     }

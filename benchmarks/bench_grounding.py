@@ -101,8 +101,9 @@ def main() -> None:
     }
     print(f"same {len(pairs)} questions, one at a time: windows IoU>=0.5 {report['windows_vs_grounding']['windows']['iou50']:.1%} "
           f"({window_ms:.0f} ms each), grounding {same_scores['iou50']:.1%} ({locate_ms:.0f} ms each)")
-    examples(grounder, concepts, ROOT / "docs" / "grounding_examples.png")
-    Path(args.out).write_text(json.dumps(report, indent=1))
+    out = Path(args.out)
+    examples(grounder, concepts, out.with_name(f"{out.stem}_examples.png"))  # docs/grounding.json -> docs/grounding_examples.png
+    out.write_text(json.dumps(report, indent=1))
     print(f"wrote {args.out}")
 
 

@@ -77,13 +77,15 @@ def main() -> None:
     parser.add_argument("--ref", default="HEAD", help="commit to install (default: HEAD of this checkout)")
     parser.add_argument("--setup-args", nargs=argparse.REMAINDER, default=[], help="passed to scripts/setup.sh")
     parser.add_argument("--no-chat", action="store_true", help="skip the first chat")
+    parser.add_argument("--out", default=str(RESULTS), help="the JSON history the run is appended to")
     args = parser.parse_args()
     ref = subprocess.run(["git", "-C", str(ROOT), "rev-parse", args.ref], capture_output=True, text=True,
                          check=True).stdout.strip()
     result = run(ref, args.setup_args, chat=not args.no_chat)
-    history = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
+    out = Path(args.out)
+    history = json.loads(out.read_text()) if out.exists() else []
     history.append(result)
-    RESULTS.write_text(json.dumps(history, indent=1) + "\n")
+    out.write_text(json.dumps(history, indent=1) + "\n")
     print(json.dumps({key: value for key, value in result.items() if key != "largest_packages"}, indent=1))
     print(f"venv: {result['venv_bytes'] / 2**30:.2f} GiB; largest: " +
           ", ".join(f"{name} {size / 2**20:.0f} MiB" for name, size in result["largest_packages"][:6]))

@@ -45,8 +45,8 @@ DIM = 384
 BATCH = 10_000
 
 
-def real_embeddings(count: int) -> np.ndarray:
-    cache = rosetta_home() / "bench" / f"memory-real-{count}.npy"
+def real_embeddings(count: int, folder: Path) -> np.ndarray:
+    cache = folder / f"memory-real-{count}.npy"
     if cache.is_file():
         return np.load(cache)
     from agent.train.emoji_data import load_concepts
@@ -263,13 +263,17 @@ def plot(results: list[dict], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vectors", type=int, default=1_000_000, help="synthetic vectors (default 1,000,000)")
-    parser.add_argument("--real", type=int, default=100_000, help="real vectors (default 100,000)")
+    parser.add_argument("--real", type=int, default=100_000, help="real vectors (default 100,000; at least 384, "
+                        "the width: the synthetic mixture is fitted to them)")
     parser.add_argument("--queries", type=int, default=300)
-    parser.add_argument("--json", default="docs/memory_bench.json")
+    parser.add_argument("--out", "--json", dest="out", default="docs/memory_bench.json",
+                        help="the JSON report; the plot goes beside it as .png (default: docs/memory_bench.json)")
+    parser.add_argument("--cache", default=str(rosetta_home() / "bench"), help="folder caching the real vectors "
+                        "(default: $ROSETTA_HOME/bench)")
     parser.add_argument("--folder", help="where the stores are built (default: a temporary folder)")
     args = parser.parse_args()
     faiss.omp_set_num_threads(os.cpu_count() or 1)
-    real = real_embeddings(args.real + args.queries)
+    real = real_embeddings(args.real + args.queries, Path(args.cache))
     real_data, real_queries = real[: args.real], real[args.real :]
     rng = np.random.default_rng(0)
     sample = fitted_mixture(real_data)
@@ -279,8 +283,8 @@ def main() -> None:
     results = run("real", real_data, real_queries, base / "real") + run("synthetic", synthetic, synthetic_queries, base / "synthetic")
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.system()}"
     report = {"machine": machine, "results": results, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-    Path(args.json).write_text(json.dumps(report, indent=1))
-    plot(results, Path(args.json).with_suffix(".png"))
+    Path(args.out).write_text(json.dumps(report, indent=1))
+    plot(results, Path(args.out).with_suffix(".png"))
     print(f"machine: {machine}\n")
     print(markdown(results))
     for r in results:

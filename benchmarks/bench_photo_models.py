@@ -24,6 +24,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default=str(ROOT / "docs" / "photo_models.json"))
     args = parser.parse_args()
 
     import numpy as np
@@ -61,8 +62,7 @@ def main() -> None:
     found = detector.detect(image)
     result["centernet_on_grace_hopper"] = {"size": list(image.size), "threshold": detector.config.threshold,
                                            "found": [{"label": d.label, "score": round(d.score, 3), "box": [round(v) for v in d.box]} for d in found]}
-    out = ROOT / "docs" / "photo_models.json"
-    out.write_text(json.dumps(result, indent=1) + "\n")
+    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
 
 

@@ -20,6 +20,8 @@ sys.path.insert(0, str(ROOT))
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenes", type=int, default=200)
+    parser.add_argument("--photos", type=int, default=None, help="only the first N labelled photos (default: all)")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "picture_kind.json"))
     args = parser.parse_args()
 
     from PIL import Image
@@ -43,14 +45,14 @@ def main() -> None:
         shares = [palette_share(image) for image in images]
         result["scenes"][kind] = {"count": len(images), "called_photos": sum(is_photo(image) for image in images),
                                   "share_min": round(min(shares), 3), "share_median": round(sorted(shares)[len(shares) // 2], 3)}
-    for row in load_rows():
+    for row in load_rows()[: args.photos]:
         image = Image.open(photo_path(row))
         result["photos"].append({"id": row["id"], "mode": image.mode, "share": round(palette_share(image), 3),
                                  "called_photo": is_photo(image)})
     colour = [p["share"] for p in result["photos"] if p["mode"] not in ("L",)]
     result["colour_photos_share_max"] = max(colour)
     result["photos_called_drawings"] = sum(not p["called_photo"] for p in result["photos"])
-    (ROOT / "docs/picture_kind.json").write_text(json.dumps(result, indent=1) + "\n")
+    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "photos"}, indent=1))
 
 

@@ -33,6 +33,8 @@ def main() -> None:
     parser.add_argument("--contrastive-steps", type=int, default=150, help="per contrastive run (shipped encoder: 500)")
     parser.add_argument("--pretrain-steps", type=int, default=300)
     parser.add_argument("--eval-scenes", type=int, default=1000)
+    parser.add_argument("--zero-shot-images", type=int, default=None, help="zero-shot: one image of each of the first N "
+                        "concepts, each still ranked among all the names (default: every concept)")
     parser.add_argument("--device", default="cpu", help="cpu (the project's machine) or cuda")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default=str(ROOT / "docs" / "pretraining.json"))
@@ -85,7 +87,7 @@ def evaluate(folder: Path, ssl_folder: Path | None, share: float, seed: int, arg
     pretrained = json.loads((ssl_folder / "vision.json").read_text())["pretrained"] if ssl_folder else None
     return {
         "share": share, "seed": seed, "pretrained": ssl_folder is not None,
-        "zero_shot_top1": zero_shot(space, concepts, None, DEFAULT_TEMPLATE)["top1"],
+        "zero_shot_top1": zero_shot(space, concepts, args.zero_shot_images, DEFAULT_TEMPLATE)["top1"],
         "image_to_text_R@1": retrieval(space, concepts, "test", args.eval_scenes, SceneConfig())["image_to_text"]["R@1"],
         "train_minutes": round((trained["seconds"] + (pretrained["seconds"] if pretrained else 0)) / 60, 1),
         "pretrain_minutes": round(pretrained["seconds"] / 60, 1) if pretrained else 0.0,

@@ -48,14 +48,14 @@ def picture_url(index: int) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def request_body(index: int) -> dict:
+def request_body(index: int, max_tokens: int = MAX_TOKENS) -> dict:
     """Alternating text and image chats, all different (no two prompts repeat back to back)."""
     if index % 2:
         question = IMAGE_QUESTIONS[index // 2 % len(IMAGE_QUESTIONS)]
         content = [{"type": "image_url", "image_url": {"url": picture_url(index)}}, {"type": "text", "text": question}]
     else:
         content = QUESTIONS[index // 2 % len(QUESTIONS)]
-    return {"model": "rosetta", "messages": [{"role": "user", "content": content}], "max_tokens": MAX_TOKENS, "stream": True,
+    return {"model": "rosetta", "messages": [{"role": "user", "content": content}], "max_tokens": max_tokens, "stream": True,
             "stream_options": {"include_usage": True}}
 
 
@@ -91,7 +91,7 @@ def peak_memory_mib(pid: int) -> float:
     return float("nan")
 
 
-def load(url: str, clients: int, seconds: float, pid: int) -> dict:
+def load(url: str, clients: int, seconds: float, pid: int, max_tokens: int) -> dict:
     ttft, total, errors, finished_at, tokens = [], [], [], [], []
     started = time.monotonic()
     stop = started + seconds
@@ -104,7 +104,7 @@ def load(url: str, clients: int, seconds: float, pid: int) -> dict:
                 with lock:
                     index = next(counter)
                 try:
-                    first, whole, count = timed_request(client, request_body(index))
+                    first, whole, count = timed_request(client, request_body(index, max_tokens))
                     with lock:
                         ttft.append(first)
                         total.append(whole)
@@ -131,23 +131,23 @@ def load(url: str, clients: int, seconds: float, pid: int) -> dict:
     }
 
 
-def overhead(url: str, count: int) -> dict:
+def overhead(url: str, count: int, max_tokens: int) -> dict:
     """One client: HTTP vs the Python API, same requests, interleaved (direct, HTTP, direct, HTTP...)."""
     from agent.formats.openai_json import from_openai
     from agent.models.base import GenerationOptions
     from agent.models.embedded import load_embedded_model
 
     model = load_embedded_model(progress=False)
-    options = GenerationOptions(max_new_tokens=MAX_TOKENS)
+    options = GenerationOptions(max_new_tokens=max_tokens)
     direct = {"ttft": [], "total": []}
     http = {"ttft": [], "total": []}
     same_tokens = 0
     with httpx.Client(base_url=url, timeout=600) as client:
         for index in range(2):  # warm both sides (first image, first prompt shapes)
-            timed_request(client, request_body(index))
-            model.chat(from_openai(request_body(index)["messages"]), options=options)
+            timed_request(client, request_body(index, max_tokens))
+            model.chat(from_openai(request_body(index, max_tokens)["messages"]), options=options)
         for index in range(count):
-            body = request_body(index)
+            body = request_body(index, max_tokens)
             started = time.perf_counter()
             stream = model.stream(from_openai(body["messages"]), options=options)  # decoding the data: URL included
             first = None
@@ -160,7 +160,7 @@ def overhead(url: str, count: int) -> dict:
             first_http, total_http, _ = timed_request(client, body)
             http["ttft"].append(first_http)
             http["total"].append(total_http)
-            usage = client.post("/v1/chat/completions", json={**body, "stream": False, "max_tokens": MAX_TOKENS}).json()["usage"]
+            usage = client.post("/v1/chat/completions", json={**body, "stream": False, "max_tokens": max_tokens}).json()["usage"]
             same_tokens += usage["completion_tokens"] == reply.usage.completion_tokens
     med = statistics.median
     return {
@@ -174,7 +174,7 @@ def overhead(url: str, count: int) -> dict:
     }
 
 
-def start_server(batch: int) -> tuple[subprocess.Popen, str]:
+def start_server(batch: int, max_tokens: int) -> tuple[subprocess.Popen, str]:
     from agent.server.run import free_port
 
     port = free_port()
@@ -194,7 +194,7 @@ def start_server(batch: int) -> tuple[subprocess.Popen, str]:
             time.sleep(0.5)
     with httpx.Client(base_url=url, timeout=600) as client:  # warm-up: first image, first prompt
         for index in range(3):
-            timed_request(client, request_body(index))
+            timed_request(client, request_body(index, max_tokens))
     return server, url
 
 
@@ -205,24 +205,25 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--overhead", type=int, default=20, help="requests for the HTTP-vs-Python comparison, on the "
                         "first --batch setting's server (0: skip)")
+    parser.add_argument("--max-tokens", type=int, default=MAX_TOKENS, help=f"completion tokens a request asks for (default: {MAX_TOKENS})")
     parser.add_argument("--out", default=str(ROOT / "docs" / "server_bench.json"))
     args = parser.parse_args()
 
     runs: dict[int, list[dict]] = {}
     compared = None
     for batch in args.batch:
-        server, url = start_server(batch)
+        server, url = start_server(batch, args.max_tokens)
         try:
             runs[batch] = []
             for clients in args.clients:
-                runs[batch].append(load(url, clients, args.seconds, server.pid))
+                runs[batch].append(load(url, clients, args.seconds, server.pid, args.max_tokens))
                 row = runs[batch][-1]
                 print(f"batch {batch:>2}, {clients:>3} clients: {row['requests_per_s']:.2f} req/s, {row['tokens_per_s']:.1f} tok/s, "
                       f"TTFT p50 {row['ttft_p50_s']:.2f} s p99 {row['ttft_p99_s']:.2f} s, latency p50 {row['latency_p50_s']:.2f} s "
                       f"p99 {row['latency_p99_s']:.2f} s, errors {row['errors']}, server peak {row['server_peak_rss_mib']:.0f} MiB",
                       flush=True)
             if args.overhead and compared is None:
-                compared = overhead(url, args.overhead)
+                compared = overhead(url, args.overhead, args.max_tokens)
                 print(f"one client, {compared['requests']} requests: latency p50 HTTP {compared['http_latency_p50_s']:.3f} s vs "
                       f"Python API {compared['direct_latency_p50_s']:.3f} s -> ratio {compared['latency_ratio_http_over_direct']:.3f} "
                       f"(per-pair median {compared['latency_ratio_of_pairs_p50']:.3f}); TTFT ratio {compared['ttft_ratio_http_over_direct']:.3f}; "
@@ -239,7 +240,7 @@ def main() -> None:
 
     report = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
-        "max_tokens": MAX_TOKENS, "load": {str(batch): rows for batch, rows in runs.items()},
+        "max_tokens": args.max_tokens, "load": {str(batch): rows for batch, rows in runs.items()},
         "throughput_over_one_client": {str(batch): value for batch, value in scaling.items()}, "overhead": compared,
         "command": "HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_server.py " + " ".join(sys.argv[1:]),
     }

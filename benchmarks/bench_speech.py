@@ -33,13 +33,14 @@ import soundfile
 
 from tests.speech_clips import SENTENCES, normalize, speak_with_pauses
 
-ENGINES = ["openai-whisper", "faster-whisper", "transformers", "plain faster-whisper"]
+ENGINES = ["openai-whisper", "faster-whisper", "transformers"]  # Rosetta's, through its Transcriber
+PEER = "plain faster-whisper"  # every row's RTF is compared with it
 MODELS = ["tiny.en", "base"]
 
 
-def write_clips(folder: Path) -> list[tuple[Path, str, float]]:
+def write_clips(folder: Path, count: int | None = None) -> list[tuple[Path, str, float]]:
     clips = []
-    for index in range(0, len(SENTENCES), 2):
+    for index in range(0, len(SENTENCES), 2)[:count]:
         texts = SENTENCES[index : index + 2]
         samples, rate = speak_with_pauses(texts, pause_s=0.8)
         path = folder / f"clip{index // 2}.wav"
@@ -57,7 +58,7 @@ def worker(engine: str, model: str, clip_list: Path) -> dict:
 
     clips = json.loads(clip_list.read_text())
     started = time.perf_counter()
-    if engine == "plain faster-whisper":
+    if engine == PEER:
         from faster_whisper import WhisperModel
 
         from agent.speech.audio_stream import open_audio_stream
@@ -135,6 +136,10 @@ def main() -> None:
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--long", nargs="*", type=float, metavar="MINUTES", help="peak memory on long files instead")
     parser.add_argument("--models", nargs="+", default=MODELS)
+    parser.add_argument("--engines", nargs="+", choices=ENGINES, default=ENGINES,
+                        help=f"Rosetta's engines to time (default: all); the {PEER} peer always runs")
+    parser.add_argument("--clips", type=int, default=None, help=f"only the first N clips (default: all {len(SENTENCES) // 2})")
+    parser.add_argument("--out", help="also write the table's rows here as JSON (default: print only)")
     args = parser.parse_args()
     if args.worker:
         result = long_worker(args.worker[1]) if args.worker[0] == "long" else worker(args.worker[0], args.worker[1], Path(args.worker[2]))
@@ -144,30 +149,40 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         if args.long is not None:
-            run_long(folder, args.long or [10, 60])
+            rows = run_long(folder, args.long or [10, 60])
+            write_rows(args.out, {"machine": machine(), "long": rows})
             return
-        clips = write_clips(folder)
+        clips = write_clips(folder, args.clips)
         clip_list = folder / "clips.json"
         clip_list.write_text(json.dumps([{"path": str(p), "text": t, "seconds": s} for p, t, s in clips]))
         print(f"{len(clips)} clips, {sum(s for _, _, s in clips):.1f} s of speech; {machine()}\n")
         print("| model | engine | load s | real-time factor | RTF vs plain faster-whisper | WER | peak RSS MiB |")
         print("|---|---|---|---|---|---|---|")
+        table = []
         for model in args.models:
-            rows = [in_subprocess(engine, model, str(clip_list)) for engine in ENGINES]
-            peer = next(row for row in rows if row["engine"] == "plain faster-whisper")
+            rows = [in_subprocess(engine, model, str(clip_list)) for engine in [*args.engines, PEER]]
+            table += rows
+            peer = next(row for row in rows if row["engine"] == PEER)
             for row in rows:
                 print(
                     f"| {model} | {row['engine']} | {row['load_s']:.2f} | {row['rtf']:.3f} | {row['rtf'] / peer['rtf']:.2f}x "
                     f"| {row['wer']:.3f} | {row['peak_mib']:.0f} |",
                     flush=True,
                 )
+    write_rows(args.out, {"machine": machine(), "clips": len(clips), "rows": table})
 
 
-def run_long(folder: Path, minutes_list: list[float]) -> None:
+def write_rows(out: str | None, report: dict) -> None:
+    if out:
+        Path(out).write_text(json.dumps(report, indent=1) + "\n")
+
+
+def run_long(folder: Path, minutes_list: list[float]) -> list[dict]:
     speech, rate = speak_with_pauses(SENTENCES, pause_s=1.5)
     print(f"default engine on long recordings (FLAC, 22.05 kHz); {machine()}\n")
     print("| minutes | RTF | segments | words | peak RSS after load MiB | peak RSS MiB |")
     print("|---|---|---|---|---|---|")
+    rows = []
     for minutes in minutes_list:
         path = folder / f"long-{minutes:g}.flac"
         repeats = int(np.ceil(minutes * 60 * rate / len(speech)))
@@ -175,12 +190,14 @@ def run_long(folder: Path, minutes_list: list[float]) -> None:
             for _ in range(repeats):  # written piece by piece: the benchmark itself stays small too
                 out.write(speech)
         row = in_subprocess("long", str(path))
+        rows.append(row)
         print(
             f"| {row['seconds'] / 60:.1f} | {row['rtf']:.3f} | {row['segments']} | {row['words']} "
             f"| {row['peak_after_load_mib']:.0f} | {row['peak_mib']:.0f} |",
             flush=True,
         )
         path.unlink()
+    return rows
 
 
 if __name__ == "__main__":

@@ -31,6 +31,9 @@ def main() -> None:
     parser.add_argument("--engine", choices=("torch", "llama.cpp"), default="torch")
     parser.add_argument("--offer", choices=("context", "all"), default="context",
                         help="the tools each row is offered: those its context allows (the loop's rule), or all")
+    parser.add_argument("--limit", type=int, help="only the first N rows of the calibration set")
+    parser.add_argument("--out", help="the JSON report; the histogram goes beside it as .png (default: "
+                        "docs/call_gate[_llamacpp][_all].json, by --engine and --offer)")
     args = parser.parse_args()
 
     from tqdm import tqdm
@@ -48,7 +51,7 @@ def main() -> None:
     model = load_embedded_model(HFLoadConfig(engine=args.engine), progress=False)
     faces = default_faces()
     rows = []
-    for row in tqdm(load_heldout(CALIBRATION), desc="call probability", unit="request"):
+    for row in tqdm(load_heldout(CALIBRATION)[: args.limit], desc="call probability", unit="request"):
         user = user_message(row, image)
         context = ToolContext.of([user])
         tools = row_tools(row, faces, Script([]), args.offer)
@@ -64,7 +67,7 @@ def main() -> None:
     keeps_tools = [entry for entry in sweep if entry["tool_rows_calling"] >= TOOL_RECALL * counts["single"]]
     best = max(keeps_tools, key=lambda entry: (entry["none_without_call"], -entry["threshold"]))
     most_right = max(sweep, key=lambda entry: (entry["right"], -entry["threshold"]))
-    out = ROOT / "docs" / f"call_gate{'' if args.engine == 'torch' else '_llamacpp'}{'' if args.offer == 'context' else '_all'}.json"
+    out = Path(args.out or ROOT / "docs" / f"call_gate{'' if args.engine == 'torch' else '_llamacpp'}{'' if args.offer == 'context' else '_all'}.json")
     out.write_text(json.dumps({"engine": args.engine, "offer": args.offer, "counts": counts, "pick": best,
                                "tool_recall": TOOL_RECALL, "most_right": most_right, "sweep": sweep, "rows": rows}, indent=1))
     plot(rows, best["threshold"], out.with_suffix(".png"))

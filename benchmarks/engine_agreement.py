@@ -31,6 +31,8 @@ CHAT = ["What is the capital of France?", "Write a long story about a dragon who
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--new-tokens", type=int, default=48)
+    parser.add_argument("--prompts", type=int, default=None, help="only the first N prompts of each kind, plain chat and "
+                        f"agent (default: all {len(CHAT)} of each)")
     parser.add_argument("--out", default=str(ROOT / "docs" / "engine_agreement.json"))
     args = parser.parse_args()
 
@@ -50,7 +52,9 @@ def main() -> None:
     torch_engine = LeanDecoder(model.model)
     llama_engine = llama_cpp_decoder(model, prepare_embedded_model(progress=False))
     schemas = [tool.schema() for tool in default_tools()]
-    cases = [(question, [], False) for question in CHAT] + [(question, schemas, True) for pair in AGENT_TURNS for question in pair]
+    agent = [question for pair in AGENT_TURNS for question in pair]
+    cases = ([(question, [], False) for question in CHAT[: args.prompts]]
+             + [(question, schemas, True) for question in agent[: args.prompts]])
     options = SamplingOptions(max_new_tokens=args.new_tokens, eos_token_ids=tuple(model._eos_ids()))
     rows = []
     for question, tools, adapted in cases:

@@ -33,8 +33,9 @@ def main() -> None:
     parser.add_argument("--shard", help="I/N: every N-th row from I, into OUT.I")
     parser.add_argument("--merge", type=int, metavar="N", help="combine N shard files into OUT (same options)")
     parser.add_argument("--resummarize", action="store_true", help="recompute OUT's summary from its rows (same options)")
+    parser.add_argument("--out", help="OUT, the result file (default: docs/agent_eval_<engine>_<offer>[_nogate][_norouter].json)")
     args = parser.parse_args()
-    out = ROOT / "docs" / f"agent_eval_{args.engine.replace('.', '')}_{args.offer}{'_nogate' if args.no_gate else ''}{'_norouter' if args.no_router else ''}.json"
+    out = Path(args.out or ROOT / "docs" / f"agent_eval_{args.engine.replace('.', '')}_{args.offer}{'_nogate' if args.no_gate else ''}{'_norouter' if args.no_router else ''}.json")
     if args.merge:
         return merge(out, args.merge)
     if args.resummarize:

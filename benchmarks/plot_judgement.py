@@ -1,11 +1,12 @@
 """Plot the agent's judgement on the held-out set, loop by loop, from the result files benchmarks/eval_agent.py
 wrote (docs/agent_eval_*.json), against the goals of issue 25. Writes docs/agent_judgement.png.
 
-    .venv/bin/python benchmarks/plot_judgement.py
+    .venv/bin/python benchmarks/plot_judgement.py [--out docs/agent_judgement.png]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -29,6 +30,10 @@ MEASURES = [  # (summary key, label, goal)
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(DOCS / "agent_judgement.png"))
+    args = parser.parse_args()
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -49,8 +54,8 @@ def main() -> None:
     axes.set_title("The agent on 473 held-out requests (benchmarks/eval_agent.py)")
     axes.legend(fontsize=8, loc="lower left", ncols=2)
     figure.tight_layout()
-    figure.savefig(DOCS / "agent_judgement.png", dpi=110)
-    print(f"wrote {DOCS / 'agent_judgement.png'}")
+    figure.savefig(args.out, dpi=110)
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Where one decode step of the embedded model goes on this CPU: matrix products, attention, the rest of the
 operators, and what is left outside the operators (Python, dispatch), with the memory floor for comparison.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/profile_decode.py [--steps 64] [--threads 2] [--variants]
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/profile_decode.py [--steps 64] [--threads 2] [--variants] [--out FILE.json]
 
 Decodes greedily through Rosetta's lean loop (float32, the converted packaged weights) under torch.profiler,
 then sums each operator's own CPU time over the steps. The floor is the weights read once per token at the
@@ -13,6 +13,7 @@ greedy tokens each keeps.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -49,6 +50,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--variants", action="store_true", help="also time int8 (dynamic, bitsandbytes) and bfloat16")
+    parser.add_argument("--out", help="also write the figures here as JSON (default: print only)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -93,11 +95,18 @@ def main() -> None:
     floor = weights / bandwidth
     print(f"\nweights read per token: {weights / 2**20:.0f} MiB; copy bandwidth {bandwidth / 1e9:.1f} GB/s -> "
           f"floor {1000 * floor:.1f} ms a token ({1 / floor:.0f} tokens/s) in float32")
-    if args.variants:
-        variants(folder, model, prompt, args.steps)
+    rows = variants(folder, model, prompt, args.steps) if args.variants else None
+    if args.out:
+        ms_a_step = {group: 1000 * own[group] / args.steps for group in ("matrix products", "attention", "other operators")}
+        report = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}", "threads": args.threads,
+                  "steps": args.steps, "ms_a_step": 1000 * per_step,
+                  "ms_a_step_by_group": {**ms_a_step, "outside the operators": 1000 * outside / args.steps},
+                  "weights_mib": weights / 2**20, "copy_bandwidth_gb_s": bandwidth / 1e9, "floor_ms_a_token": 1000 * floor,
+                  "variants": rows}
+        Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
 
 
-def variants(folder: str, model, prompt: list[int], steps: int) -> None:
+def variants(folder: str, model, prompt: list[int], steps: int) -> list[dict]:
     """Tokens/s (prompt included, best of two) and agreement with float32's greedy tokens, per weight format."""
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
@@ -121,6 +130,7 @@ def variants(folder: str, model, prompt: list[int], steps: int) -> None:
     print("\n| weights | tokens/s | vs float32 | greedy tokens equal to float32's (in a row) |")
     print("|---|---|---|---|")
     reference_rate, reference = 0.0, []
+    rows = []
     with torch.inference_mode():
         for name, build in builders.items():
             tokens_per_s, tokens = rate(build().eval())
@@ -128,6 +138,8 @@ def variants(folder: str, model, prompt: list[int], steps: int) -> None:
                 reference_rate, reference = tokens_per_s, tokens
             agree = next((i for i, (a, b) in enumerate(zip(tokens, reference)) if a != b), min(len(tokens), len(reference)))
             print(f"| {name} | {tokens_per_s:.1f} | {tokens_per_s / reference_rate:.2f}x | {agree} of {len(reference)} |", flush=True)
+            rows.append({"weights": name, "tokens_per_s": tokens_per_s, "greedy_tokens_agreeing": agree, "of": len(reference)})
+    return rows
 
 
 if __name__ == "__main__":

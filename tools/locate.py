@@ -3,19 +3,19 @@
 With Rosetta's space (the default) the answer comes from grounding through attention
 (``agent/space/grounding.py``): the phrase attends over the picture's patches, the strongest regions of that
 map become candidate boxes, and the shared image-text space checks their crops against the phrase. The
-heatmap of the attention and the crop come back so a model that sees can check them. Measured on 1,152
-questions about 500 held-out 96 px scenes: IoU >= 0.5 with the true box 61.3% (docs/alignment.md); on 30
-held-out 288 px scenes of 2 to 4 emoji: the box holds the named emoji (IoU > 0.3 or its centre inside) in 18
-of 30, IoU >= 0.5 in 14 of 30, and asking for another emoji of the scene landed on this one in 3 of 30.
-A call takes about 0.1 s after the models load (0.8 s the first time).
+heatmap of the attention and the crop come back so a model that sees can check them. How often the box is
+right (IoU >= 0.5 with the true box, on held-out scenes, by kind of thing) and what a call costs once the models
+load: docs/alignment.md, docs/grounding.json. On larger held-out scenes of 2 to 4 emoji (288 px) the box holds
+the named emoji more often than not, and asking for another emoji of the scene seldom lands on this one.
 
 Spaces without a grounding head (CLIP/SigLIP via hf:..., for real photos) search windows instead: windows at
 three scales are scored against "a picture of {object}" in the shared space, in one batched pass, and the best
-one wins. On the same 30 scenes with Rosetta's space: 19 of 30 held, but IoU >= 0.5 only 6 of 30 (a window
-is a fixed share of the picture, not the thing's size), about 0.8 s a call (84 windows at 96 px). A second
-pass of smaller moves and sizes around the best window was tried and left out: it changed hits by at most 2
-and mean IoU not at all (0.30 vs 0.31), cost 30% more, and lifted absent objects' scores as much as present
-ones'.
+one wins. On those emoji scenes with Rosetta's space the windows held the named emoji about as often but fit its
+box far less often (a window is a fixed share of the picture, not the thing's size); on the benchmark's held-out
+questions they box far fewer things right, and a call (84 windows at 96 px) takes several times as long as
+grounding's (docs/benchmarks.md, grounding). A second pass of smaller moves and sizes around the best window was
+tried and left out: it barely changed the hits or the mean IoU, cost more, and lifted absent objects' scores as
+much as present ones'.
 """
 
 from __future__ import annotations

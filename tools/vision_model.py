@@ -2,7 +2,7 @@
 
 A tool is given a model, a callable that returns one (so the agent can lend the core it already has loaded
 instead of a second copy), or nothing: then the embedded vision model (SmolLM2-135M with Rosetta's trained
-eyes) is loaded on first use and kept for the process, since a load takes about 10 s on 2 cores.
+eyes) is loaded on first use and kept for the process, since a load takes seconds on a small CPU.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, endpoint_key_flag: str 
     group.add_argument("--device-map", help='accelerate placement for models larger than one GPU, e.g. "auto"')
     group.add_argument("--engine", choices=ENGINES, default="torch",
                        help="what runs the embedded default: torch (float32, default) or llama.cpp (its 4-bit GGUF "
-                            "weights, about 3.5x faster decoding on a CPU; needs scripts/setup.sh --llama-cpp)")
+                            "weights, several times faster decoding on a CPU; needs scripts/setup.sh --llama-cpp)")
 
 
 def add_generation_arguments(parser: argparse.ArgumentParser) -> None:

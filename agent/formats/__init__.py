@@ -1,7 +1,7 @@
 """Conversions between Rosetta messages and the formats other tools speak.
 
 The converters load on first use: importing ``agent.formats.openai_json`` (the chat's history files) must not pull
-in langchain-core (about 0.15 s of a cold start).
+in langchain-core (a measurable part of a cold start).
 """
 
 from typing import Any

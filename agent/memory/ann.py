@@ -17,10 +17,11 @@ import numpy as np
 
 @dataclass(frozen=True)
 class IndexConfig:
-    # Below this many rows a query scans every vector: about 1 ms on 2 cores (docs/benchmarks.md), no build cost.
+    # Below this many rows a query scans every vector: quick on 2 cores (docs/memory.md), no build cost.
     exact_below: int = 10_000
     # nlist = 2 * sqrt(rows at training). More lists make queries cheaper but every insert dearer (each new vector
-    # is compared with every list centre); 2x kept 1M inserts above 20,000/s on 2 cores.
+    # is compared with every list centre); 2x kept inserts into a million rows above the goal's rate on 2 cores
+    # (docs/benchmarks.md, memory).
     lists_per_sqrt_row: float = 2.0
     max_lists: int = 4096
     # Lists visited per query are calibrated at each training: the fewest that reach this recall@10 on a sample

@@ -4,8 +4,9 @@ Texts and images go through the embedding space's two towers. A recording enters
 - ``audio="transcript"`` (default): Whisper transcribes it and the transcript is embedded on the text side, so
   "the voice memo about the meeting" finds a clip by what was said in it, and the words are kept and shown;
 - ``audio="tower"``: the space's audio tower embeds the sound itself (``agent/space/audio_space.py``), with no
-  transcript: no decoding (12-15x faster here), and clips Whisper transcribes badly still get a place; but it
-  knows only the kind of speech it was bound on (docs/alignment.md), so transcripts stay the default.
+  transcript: no decoding (several times faster: docs/benchmarks.md, audio), and clips Whisper transcribes
+  badly still get a place; but it knows only the kind of speech it was bound on (docs/alignment.md), so
+  transcripts stay the default.
 Images may also be read (OCR) so their text is kept and shown with them. A real photo, in Rosetta's own space
 (whose image tower knows emoji scenes only), is placed by what the photo detector found in it: its caption ("a
 photo of a dog and two people") is embedded on the text side, so "the photo with the dog" finds it.
@@ -30,7 +31,8 @@ class EmbedderConfig:
     device: str = "cpu"
     ocr: bool = True  # read the text in images and keep it with them, where the ocr extra is installed
     # Place a real photo by what the photo detector finds in it (Rosetta's own space, whose image tower knows
-    # emoji scenes only): about 0.1 s a photo. False: every image goes through the image tower.
+    # emoji scenes only); what detection costs a photo: docs/vision.md. False: every image goes through the
+    # image tower.
     photos: bool = True
     speech: TranscribeOptions = field(default_factory=TranscribeOptions)
     audio: str = "transcript"  # transcript | tower (see above)

@@ -172,12 +172,14 @@ class ChatModel(ABC):
         photo, for the embedded cores), so an agent offers no tools for it. False: the core decides as usual."""
         return False
 
-    def prepare_inputs(self, messages: Sequence[Message]) -> None:
-        """Before any generation: transcribe what this model cannot hear, describe the photos it cannot see,
-        refuse what it cannot take."""
+    def prepare_inputs(self, messages: Sequence[Message], refuse: bool = True) -> None:
+        """Before any generation: transcribe what this model cannot hear, look at the photos it cannot see, and
+        (``refuse``) refuse what it cannot take. Each recording and photo is worked on once: the results stay on
+        their blocks, so a second call (an agent prepares a turn, then its model's stream) only checks."""
         self.transcribe_audio(messages)
         self.perceive_photos(messages)
-        self.check_inputs(messages)
+        if refuse:
+            self.check_inputs(messages)
 
     def transcribe_audio(self, messages: Sequence[Message]) -> None:
         """Give every recording without a transcript one, unless this model hears audio itself.
@@ -194,18 +196,16 @@ class ChatModel(ABC):
                 transcribe_block(block, self.speech)
 
     def perceive_photos(self, messages: Sequence[Message]) -> None:
-        """Give every photo this model cannot see a perception: what the photo detector found, in words (stored on
-        the block, so later turns do not look again). Drawings are left to the model's own eyes, if any."""
+        """Give every photo this model cannot see a perception: what the photo detector found (stored on the
+        block, so later turns do not look again). Drawings are left to the model's own eyes, if any."""
         if self.capabilities.sees_photos:
             return
-        unseen = [block for block in media_in(messages)[0] if block.perception is None]
+        unseen = [block for block in media_in(messages)[0] if not block.looked]
         if unseen:
             from agent.vision.perception import perceive
 
             for block in unseen:
-                report = perceive(block.image)
-                if report is not None:
-                    block.perception = report.text()
+                block.perception, block.looked = perceive(block.image), True
 
     def check_inputs(self, messages: Sequence[Message]) -> None:
         """Raise UnsupportedInputError, before any work, for media this model cannot take."""

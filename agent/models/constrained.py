@@ -7,8 +7,8 @@ it does not call a tool. Inside a call only tokens that keep the text a prefix o
 chat templates use. Several calls in one reply work the same way, one after another.
 
 The grammar engine is llguidance (MIT; the Rust engine behind vLLM's and llama.cpp's structured output): it
-computes a token mask over SmolLM2's 49k vocabulary in about 30 us, from the schema as given, with no
-per-vocabulary precompilation. We write the trigger and the mask application ourselves (numpy, no
+computes a token mask over SmolLM2's 49k vocabulary in microseconds (docs/agent.md), from the schema as given,
+with no per-vocabulary precompilation. We write the trigger and the mask application ourselves (numpy, no
 torch.compile) so it runs on any CPU.
 """
 
@@ -58,7 +58,7 @@ def call_grammar(tools: list[ToolSchema]) -> str:
 def _ll_tokenizer(tokenizer: Any) -> Any:
     import llguidance.hf
 
-    return llguidance.hf.from_tokenizer(tokenizer)  # about 1 s for a 49k vocabulary: once per tokenizer
+    return llguidance.hf.from_tokenizer(tokenizer)  # slow for a 49k vocabulary: once per tokenizer
 
 
 @dataclass

@@ -29,7 +29,7 @@ from agent.vision.llava import (
 from agent.vision.encoder import VisionTransformer, preprocess
 from agent.errors import MessageFormatError, ModelLoadError
 from agent.media import image_digest
-from agent.messages import Message, images_to_see
+from agent.messages import Message, images_to_see, media_in
 from agent.models.base import Capabilities, ChatReply, GenerationOptions, ToolSchema
 from agent.models.hf import HFChatModel
 from agent.models.lora_switch import LoraSwitch, RowAdapter, load_lora_switch
@@ -52,8 +52,9 @@ def answered_from_photo(messages: list[Message], tools: list[ToolSchema], plain_
     """The reply to a plain question (what, how many, is there, where) about the conversation's latest image when
     it is a photo: built from the photo detector's findings (agent/vision/photo_answers.py), not generated, since
     a 135M core does not reliably repeat what it is told. None with tools offered, or for any other request."""
-    if tools:
-        return None
+    images = media_in(messages)[0]
+    if tools or not images or images[-1].perception is None:
+        return None  # tools offered, no image, or a drawing (this core's own eyes look at it)
     from agent.vision.photo_answers import answer_in_conversation
 
     text = answer_in_conversation(messages, plain_only)
@@ -65,7 +66,6 @@ class AnswersPhotoQuestions:
     questions about a photo to them, and they answer from the photo detector's findings (answered_from_photo)."""
 
     def answers_from_perception(self, messages: Sequence[Message]) -> bool:
-        self.perceive_photos(messages)  # type: ignore[attr-defined]  (a ChatModel's)
         return answered_from_photo(list(messages), [], plain_only=True) is not None
 
 

@@ -101,7 +101,7 @@ def load_hf_model(name: str, config: HFLoadConfig | None = None, display_name: s
     try:
         model = model_class.from_pretrained(checkpoint.location, **kwargs)
         if vlm:
-            from transformers import AutoProcessor  # about 1.2 s of imports (image processing) a text core never needs
+            from transformers import AutoProcessor  # slow imports (image processing) a text core never needs
 
             processor = AutoProcessor.from_pretrained(checkpoint.location, **common)
             tokenizer = processor.tokenizer
@@ -129,8 +129,8 @@ class HFChatModel(ChatModel):
         self.features = TemplateFeatures.of(template, content_lists=processor is not None)
         self.capabilities = Capabilities(images=processor is not None)
         # Every generate() runs on this one long-lived thread: a fresh thread per reply would build a new
-        # OpenMP thread team each time, competing with the previous team's spinning workers (~5% slower
-        # decoding on 2 cores, measured). One thread also means one generation at a time per model.
+        # OpenMP thread team each time, competing with the previous team's spinning workers (slightly but
+        # measurably slower decoding on 2 cores). One thread also means one generation at a time per model.
         self._generation_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rosetta-generate")
         # Decode tool calls under a grammar built from the tools' schemas, so every call parses (constrained.py).
         self.constrain_tool_calls = True
@@ -261,7 +261,7 @@ class HFChatModel(ChatModel):
             inputs = self._append_text(inputs, forced)
         # This thread's compute is done (images encoded, the adapter switched, the model loaded here): its
         # OpenMP workers go, or libgomp, running two teams on too few cores, would wake one for every operator
-        # of the decode on the generating thread (openmp.py: about half the speed on 2 cores).
+        # of the decode on the generating thread (a much slower decode on 2 cores: openmp.py, docs/benchmarks.md).
         release_openmp_workers()
         # Given token ids, generate() returns prompt + reply; given only embeddings, just the reply.
         prompt_length = inputs["input_ids"].shape[1] if "input_ids" in inputs else inputs["inputs_embeds"].shape[1]

@@ -1,7 +1,8 @@
 """The llama.cpp engine: a GGUF core's forward run by llama.cpp's own low-bit kernels, inside Rosetta's loop.
 
-On this 2-core CPU the embedded SmolLM2-135M decodes at about 19 tokens/s through torch in float32 (the
-bandwidth floor of float32 weights is about 48), and at about 70 through llama.cpp on its 4.5-bit GGUF weights.
+On a 2-core CPU the embedded SmolLM2-135M decodes several times faster through llama.cpp on its 4.5-bit GGUF
+weights than through torch in float32, and faster than the memory bandwidth would let any float32 decoder go
+(docs/benchmarks.md, embedded default).
 This engine keeps everything else of Rosetta's path (chat template, image tokens from the projector, the tool-call
 grammar, stop strings, per-conversation caches, sampling) and hands llama.cpp only the forward:
 
@@ -12,7 +13,7 @@ grammar, stop strings, per-conversation caches, sampling) and hands llama.cpp on
 - the LoRA adapter (image and tool conversations) is a GGUF adapter switched on per request (gguf_lora.py);
 - logits come back to torch, so transformers' processors and Rosetta's grammar run unchanged;
 - long prompts are read by torch instead (``TorchPromptReader``): on this CPU llama.cpp reads the 4-bit weights
-  without a matrix-matrix kernel (about 170 prompt tokens/s against torch's 600 in float32), so torch computes
+  without a matrix-matrix kernel (several times slower than torch's float32 read of a prompt), so torch computes
   the prompt's keys/values, they are written into llama.cpp's sequence (``llama_state_seq_set_data``, in the
   format of llama.cpp's own state writer: f16 rows, keys in the GGUF's per-head layout, values transposed), and
   llama.cpp decodes on from there.
@@ -54,8 +55,8 @@ class LlamaCppConfig:
     threads: int | None = None  # None: torch's thread count (the physical cores)
     batch: int = 512  # prompt tokens per forward
     # Read a prompt's new part with torch when it is longer than this (torch first takes the keys/values of
-    # what llama.cpp decoded and it did not: the replies). llama.cpp read new parts at about 6.5 ms a token
-    # here, torch's path cost 110-150 ms for 12-28 tokens: even at 20-24. None: llama.cpp reads every prompt.
+    # what llama.cpp decoded and it did not: the replies). Timing both paths on follow-ups put them even at
+    # about this length (docs/benchmarks.md, the llama.cpp engine). None: llama.cpp reads every prompt.
     torch_prompt_over: int | None = 24
 
 
@@ -157,8 +158,8 @@ class LlamaCppDecoder(ConversationDecoder):
         context.kv_unified = True  # one cache the conversations share, each able to use all of it
         context.n_threads = context.n_threads_batch = threads
         context.no_perf = True
-        # Its "auto" turns flash attention on, which decoded at 45 tokens/s here against 71 without (the
-        # embedded model, 236 tokens in the cache); llama-cpp-python's own default is off as well.
+        # Its "auto" turns flash attention on, which decoded markedly slower here than without (the embedded
+        # model; docs/benchmarks.md, the llama.cpp engine); llama-cpp-python's own default is off as well.
         context.flash_attn_type = bindings.LLAMA_FLASH_ATTN_TYPE_DISABLED
         self.context = bindings.llama_init_from_model(self.model, context)
         if not self.context:
@@ -199,7 +200,7 @@ class LlamaCppDecoder(ConversationDecoder):
     def forget(self) -> None:
         super().forget()
         # The cells go too: every decode step attends to the shared cache up to its highest used cell, so
-        # forgotten conversations left in it slowed decoding (about 70 -> 55 tokens/s after four of them).
+        # forgotten conversations left in it slowed decoding more with each one (docs/benchmarks.md).
         self.bindings.llama_memory_clear(self.memory, False)
         if self.prompt_reader is not None:  # torch's caches of the same conversations go too
             self.prompt_reader.decoder.forget()

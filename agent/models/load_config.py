@@ -16,5 +16,6 @@ class HFLoadConfig:
     device_map: str | None = None  # accelerate placement, e.g. "auto" to spread a large model over GPUs and CPU
     trust_remote_code: bool = False  # never by default: remote code is arbitrary code
     # What runs the forward of a GGUF core (the embedded default): torch on its float32 conversion, or llama.cpp
-    # on the GGUF's own low-bit weights (about 3x the decode speed on a CPU; needs llama-cpp-python).
+    # on the GGUF's own low-bit weights (several times the decode speed on a CPU, docs/benchmarks.md; needs
+    # llama-cpp-python).
     engine: str = "torch"

@@ -1,11 +1,11 @@
 """A LoRA adapter switched on and off inside the weights, with no wrapper layers left in the model.
 
 peft keeps a wrapper around every adapted linear layer, merged or not. On the embedded 135M model on a CPU,
-its 210 wrappers cost about 40% of the decode speed, plain chat included (measured: 24.7 tokens/s without them,
-15.5 with them, the adapter off). So Rosetta reads the adapter's files itself (peft's format: adapter_config.json
+its 210 wrappers slow every decode step, plain chat included, with the adapter off (docs/benchmarks.md,
+embedded default). So Rosetta reads the adapter's files itself (peft's format: adapter_config.json
 and adapter_model.safetensors), keeps each layer's two small factors, and wraps nothing. Switching on adds
 ``scale * B @ A`` into each weight; switching off takes it away (peft's merge and unmerge do the same sum), in
-place: about 106M multiply-adds per switch. peft itself is not imported: it costs about a second at start, and it
+place: about 106M multiply-adds per switch. peft itself is not imported: it slows every start, and it
 imports bitsandbytes where that is installed, which prints its warnings on every run.
 """
 

@@ -5,8 +5,8 @@ team, and libgomp keeps one team per thread that has ever computed in parallel. 
 encodes images, on the caller's thread, then decodes on the model's own generating thread: two teams. When
 libgomp manages more threads than there are CPUs, it stops spinning between operators and puts its workers
 to sleep on a futex after every one (its "throttled" spin count of 100), and each operator then starts with
-a wake-up. On this 2-core machine that halved decoding: the torch engine fell from about 17 to 8 tokens/s,
-the llama.cpp engine from about 60 to 45 (benchmarks/bench_embedded.py; docs/benchmarks.md).
+a wake-up. On a 2-core machine that halved the torch engine's decoding and cost the llama.cpp engine a good
+part of its own (benchmarks/bench_embedded.py; docs/benchmarks.md, "One OpenMP team instead of two").
 
 ``release_openmp_workers()`` ends the calling thread's team (libgomp's ``omp_pause_resource_all``), so the
 generating thread's team is the only one again; a later parallel operator on the calling thread builds a new

@@ -1,8 +1,8 @@
 """Reusing the key/value cache of the previous prompt for the part the next prompt shares with it.
 
 An agent sends nearly the same prompt again and again: the same system prompt and tool listing, the same history,
-plus a tool result or a new question. On a CPU the prompt costs more than the reply (2 s for the embedded model's
-338-token tool prompt on 2 cores); with the shared beginning cached, each step pays only for what is new.
+plus a tool result or a new question. On a CPU the prompt costs more than the reply (the embedded model's tool
+prompt runs to hundreds of tokens); with the shared beginning cached, each step pays only for what is new.
 """
 
 from __future__ import annotations

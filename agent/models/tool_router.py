@@ -12,8 +12,8 @@ router makes that decision instead, before each of the core's replies in a turn:
 
 The sentence vector carries what a request means; the hashed words carry the cue words a mean-pooled vector
 blurs in a request that asks for two things ("read the receipt ... and remember the total"), and survive typos.
-On a validation split of the written requests the words lifted plans of two or three tools from about 35% to 45%
-right and plain questions from 90% to 95% (agent/train/train_tool_router.py).
+On a validation split of the written requests the words got both plans of two or three tools and plain questions
+right more often than the sentence vector alone did (docs/agent.md, judgement; agent/train/train_tool_router.py).
 
 "answer" means: reply without a tool (the first step: plain chat, word for word what --no-tools answers; later
 steps: the answer from the results). A tool means: the core's next reply is that call, under the grammar.

@@ -12,11 +12,12 @@ attention it holds, wins. The map also becomes the heatmap picture the ``locate`
     found.box, found.heatmap(Image.open("scene.png"))  # pixels (x0, y0, x1, y1); an RGB PIL image
 
 The attention's image encoder starts as a copy of the shared space's and is fine-tuned for this (its frozen
-patch tokens, trained only for a pooled image vector, barely say where things are: 8% of boxes right,
-docs/alignment.md), at 144 px instead of 96 (position table interpolated) for a finer 12 x 12 grid. The map
-is trained to match each object's box coverage of the grid (``train_grounding.py``). Why the check by crops:
-trained on 19,200 scenes the map finds *a* thing 79% of the time but the named one among several only 23-27%
-of the time for emoji, while the shared space picks the right emoji among a scene's crops 86% of the time.
+patch tokens, trained only for a pooled image vector, barely say where things are: docs/alignment.md), at
+144 px instead of 96 (position table interpolated) for a finer 12 x 12 grid. The map is trained to match each
+object's box coverage of the grid (``train_grounding.py``). Why the check by crops: trained on 19,200 scenes
+the map finds *a* thing of the scene most of the time but the named emoji among several hardly better than
+chance, while the shared space picks the right emoji among a scene's crops most of the time (docs/alignment.md,
+grounding; docs/grounding.json).
 """
 
 from __future__ import annotations

@@ -82,7 +82,8 @@ class RosettaSpace(EmbeddingSpace):
 
 
 def load_space(spec: str = "rosetta", device: str = "cpu") -> EmbeddingSpace:
-    """'rosetta' (shipped), a folder written by `rosetta train vision`, or hf:<CLIP/SigLIP id or folder>."""
+    """'rosetta' (shipped), a folder written by `rosetta train vision` or `rosetta train tower`, or hf:<CLIP/SigLIP
+    id or folder>."""
     if spec == "rosetta":
         return RosettaSpace(device=device)
     if spec.startswith("hf:"):
@@ -91,4 +92,9 @@ def load_space(spec: str = "rosetta", device: str = "cpu") -> EmbeddingSpace:
         return HFDualEncoderSpace(spec[3:], device=device)
     if (Path(spec).expanduser() / "vision.json").is_file():
         return RosettaSpace(Path(spec).expanduser(), device=device)
-    raise ModelLoadError(f"unknown embedding space {spec!r}; use rosetta, a trained vision folder, or hf:<CLIP/SigLIP id or folder>")
+    if (Path(spec).expanduser() / "tower.json").is_file():
+        from agent.space.tower_space import TowerSpace
+
+        return TowerSpace(Path(spec).expanduser(), device=device)
+    raise ModelLoadError(f"unknown embedding space {spec!r}; use rosetta, a folder written by `rosetta train vision` "
+                         "or `rosetta train tower`, or hf:<CLIP/SigLIP id or folder>")

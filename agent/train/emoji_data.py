@@ -8,6 +8,7 @@ cache; only ``emoji.json``, the licence and the 64 px Google images are kept. Pa
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -162,6 +163,12 @@ def load_concepts(folder: Path | None = None) -> tuple[Concept, ...]:
     if not concepts:
         raise DatasetMissingError(f"no emoji images found under {folder}; delete that folder and run again")
     return tuple(concepts)
+
+
+def held_out_concept(name: str) -> bool:
+    """A tenth of the concepts, by a hash of the name, that image training never shows: they measure zero-shot
+    (a picture of a thing whose name the text side knows and the image side has never seen)."""
+    return hashlib.sha256(f"rosetta-held-out-concept:{name}".encode()).digest()[0] % 10 == 0
 
 
 if __name__ == "__main__":  # `python -m agent.train.emoji_data`: fetch once (scripts/setup.sh --dev runs this)

@@ -62,6 +62,12 @@ def _vision(request: TrainRequest, folder: Path) -> list[str]:
     return ["vision.safetensors", "vision.json", "vision_curves.png"]
 
 
+def _tower(request: TrainRequest, folder: Path) -> list[str]:
+    from agent.train.train_tower import TowerTrainConfig, train_tower
+
+    return train_tower(_override(TowerTrainConfig(), request), folder)
+
+
 def _pretrain(request: TrainRequest, folder: Path) -> list[str]:
     from agent.train.pretrain import PretrainConfig, pretrain
 
@@ -127,6 +133,7 @@ class Stage:
 # Every training stage, in the order `rosetta train --help` lists them: the one list the CLI reads.
 STAGES: dict[str, Stage] = {
     "vision": Stage("image encoder (CLIP loss)", _vision),
+    "tower": Stage("image tower: a head on the frozen pretrained backbone (COCO MobileNetV3), into the text space", _tower),
     "projector": Stage("LLaVA stage 1 (captions, LLM frozen)", _llava),
     "lora": Stage("stage 2 (instructions, LoRA on the LLM)", _llava),
     "tools": Stage("stage 3 (the stage-2 adapter learns tool use)", _tools),

@@ -39,14 +39,14 @@ class TextLine:
 
 @cache
 def _engine() -> Any:
-    """Loaded on first use and kept: a load reads three ONNX models (0.3-0.4 s here, more on a cold disk)."""
+    """Loaded on first use and kept: a load reads three ONNX models (a fraction of a second, more on a cold disk)."""
     RapidOCR = require("rapidocr_onnxruntime", "ocr", "reading text (OCR)").RapidOCR
     try:
         # text_score=0: every line comes back and read_text filters by its own min_confidence, so a call never
         # changes the shared engine. det_limit_type="max": detect at the image's own size; the default ("min",
-        # 736) blows a 400x100 image up to 2944x736 and takes 10x longer for the same text.
-        # Threads stay at onnxruntime's default (one per core): on 2 cores a 1200x900 page took 2.4 s, 3.9 s with
-        # one thread; a 400x100 image takes about 0.1 s either way (one thread spends half the CPU on it).
+        # 736) blows a 400x100 image up to 2944x736 and takes many times longer for the same text (docs/vision.md).
+        # Threads stay at onnxruntime's default (one per core): on 2 cores a full page took markedly longer with
+        # one thread, while a small image takes about as long either way (one thread spends half the CPU on it).
         return RapidOCR(text_score=0.0, det_limit_type="max")
     except Exception as error:  # a damaged install fails inside onnxruntime with its own exception types
         first_line = (str(error).splitlines() or [type(error).__name__])[0]

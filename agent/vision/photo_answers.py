@@ -169,16 +169,12 @@ def answer_in_conversation(messages: Sequence[Message], plain_only: bool = False
     image is a photo (read through the detector); None otherwise: the core answers. Any other request about a
     photo just given gets what was found and what cannot be told, unless ``plain_only``: an agent asks that way,
     so that "read the sign" or "remember this photo" still goes to a tool."""
-    from agent.vision.perception import perceive
-
     if not messages or messages[-1].role != "user" or not messages[-1].text.strip():
         return None
     images = media_in(messages)[0]
-    if not images or images[-1].perception is None:
-        return None
-    report = perceive(images[-1].image)
-    if report is None:
-        return None
+    report = images[-1].perception if images else None
+    if not isinstance(report, PhotoReport):
+        return None  # no photo, or not looked at yet (ChatModel.perceive_photos)
     question = messages[-1].text
     given_now = any(isinstance(block, ImageBlock) for block in messages[-1].content)
     if not given_now and not is_about(question):

@@ -21,15 +21,16 @@ def test_the_embedded_default_says_what_is_in_a_real_photo(embedded_model):
 def test_a_drawing_still_goes_to_the_embedded_eyes(embedded_model):
     messages = [Message.user("What is in this picture?", images=[make_picture()])]
     embedded_model.prepare_inputs(messages)
-    assert messages[0].images[0].perception is None  # not a photo: the emoji encoder looks at it
+    block = messages[0].images[0]
+    assert block.looked and block.perception is None  # looked at once, not a photo: the emoji encoder sees it
 
 
 def test_a_text_only_core_reads_a_photo_as_the_detectors_findings(embedded_model):
     text_only = HFChatModel(embedded_model.model, embedded_model.tokenizer, name="text-only")
     messages = [Message.user("Describe it in a few words.", images=[photo()])]
     reply = text_only.chat(messages, options=GenerationOptions(max_new_tokens=4))  # no refusal: it reads words
-    perception = messages[0].images[0].perception
-    assert perception is not None and "a person" in perception and "80 everyday kinds" in perception
+    perception = messages[0].images[0].perception.text()
+    assert "a person" in perception and "80 everyday kinds" in perception
     assert reply.usage.prompt_tokens > 40  # the findings are in its prompt
 
 

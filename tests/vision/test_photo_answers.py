@@ -76,7 +76,7 @@ def test_a_later_question_on_another_subject_goes_to_the_core():
 
     portrait = photo()
     history = [Message.user("What is in this photo?", images=[portrait]), Message.assistant("I see a person.")]
-    history[0].images[0].perception = perception.perceive(portrait).text()
+    history[0].images[0].perception = perception.perceive(portrait)
     assert answer_in_conversation(history + [Message.user("How many legs does a spider have?")]) is None
     assert answer_in_conversation(history + [Message.user("How many people are in it?")]) == "I see one person."
     assert "cannot judge colours" in answer_in_conversation(history + [Message.user("What colour is her hat?")])
@@ -89,7 +89,7 @@ def test_an_agent_hears_only_the_plain_questions_so_other_requests_reach_the_too
 
     portrait = photo()
     asked = [Message.user("Remember this photo for later", images=[portrait])]
-    asked[0].images[0].perception = perception.perceive(portrait).text()
+    asked[0].images[0].perception = perception.perceive(portrait)
     assert answer_in_conversation(asked, plain_only=True) is None  # remember, read_text...: a tool's job
     assert "That is all I can tell" in answer_in_conversation(asked)  # the core alone says what it can
     plain = [Message.user("How many people are in this photo?", images=[portrait])]

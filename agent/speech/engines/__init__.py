@@ -17,7 +17,7 @@ ENGINES = {
 
 
 def default_engine() -> str:
-    """faster-whisper: measured 2.2-2.5x faster than the others on CPU at equal word error rate
+    """faster-whisper: measured the fastest of the three on CPU at equal word error rate
     (docs/benchmarks.md, speech); also the default on CUDA, where that is not yet measured."""
     return "faster-whisper"
 
