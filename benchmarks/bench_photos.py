@@ -1,15 +1,16 @@
 """Real photos through `rosetta chat --image` on the embedded default, as a user would ask: the labelled photos of
-benchmarks/data/photos.jsonl (from scikit-image, scikit-learn, matplotlib, PyWavelets and mahotas), each asked "What is in this photo?"
-and "How many people are in this photo?" in a fresh process. Beside it, in the same run: the photo detector's own
-time per photo (both graphs, 2 threads) and TF.js's time for the same two graphs under node (@tensorflow/tfjs, its
-CPU backend; skipped with a note where node or npm is missing), and the description through `rosetta serve`'s agent
-model (the web page's route). Writes docs/photos.json.
+benchmarks/data/photos.jsonl (from scikit-image, scikit-learn, matplotlib, PyWavelets and mahotas), each asked
+"What is in this photo?" and "How many people are in this photo?" in a fresh process. Beside it, in the same run:
+the photo detector's own time per photo (both graphs, 2 threads) and TF.js's time for the same two graphs under
+node (@tensorflow/tfjs, its CPU backend; skipped with a note where node or npm is missing), and the description
+through `rosetta serve`'s agent model (the web page's route). Writes docs/photos.json.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_photos.py [--repeats 5]
 
-Each row also keeps what each detector finds alone (scores of 0.25 or more). Scores: a positive photo's main object is named when the description names its label; people are counted right
-when the count answer holds the right number (photos with 1-3 people; where a label lists two counts, either); a negative photo invents something when the
-detector reports anything, or the description names any of the 80 labels.
+Each row also keeps what each detector finds alone (scores of 0.25 or more). Scores: a positive photo's main
+object is named when the description names its label; people are counted right when the count answer holds the
+right number (photos with 1-3 people; where a label lists two counts, either); a negative photo invents something
+when the detector reports anything, or the description names any of the 80 labels.
 """
 
 from __future__ import annotations

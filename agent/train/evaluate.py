@@ -65,10 +65,12 @@ def zero_shot(
         return sum(hits) / max(1, len(hits))
 
     held = [held_out_concept(c.name) for c in tested]
-    groups = {name: [i for i, h in enumerate(held) if h == wanted] for name, wanted in (("tower_held_out", True), ("others", False))}
-    return {"images": len(tested), "classes": len(names), "top1": share(first), "top5": share(in_five),
-            **{name: {"images": len(rows), "top1": share([first[i] for i in rows]), "top5": share([in_five[i] for i in rows])}
-               for name, rows in groups.items()}}
+    groups = {"tower_held_out": [i for i, h in enumerate(held) if h], "others": [i for i, h in enumerate(held) if not h]}
+    report = {"images": len(tested), "classes": len(names), "top1": share(first), "top5": share(in_five)}
+    for name, rows in groups.items():
+        report[name] = {"images": len(rows), "top1": share([first[i] for i in rows]),
+                        "top5": share([in_five[i] for i in rows])}
+    return report
 
 
 def recall_at(similarity: torch.Tensor, ks: Sequence[int] = (1, 5)) -> dict[str, float]:

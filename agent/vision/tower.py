@@ -53,7 +53,8 @@ class TowerHead(nn.Module):
                                                 norm_first=True)
         self.query = nn.Parameter(torch.randn(1, 1, width) * 0.02)
         self.pool = nn.MultiheadAttention(width, config.heads, batch_first=True)
-        self.out = nn.Sequential(nn.LayerNorm(width + STRIDE32_CHANNELS), nn.Linear(width + STRIDE32_CHANNELS, config.embed_dim))
+        joined = width + STRIDE32_CHANNELS
+        self.out = nn.Sequential(nn.LayerNorm(joined), nn.Linear(joined, config.embed_dim))
 
     def forward(self, stride16: torch.Tensor, stride32: torch.Tensor) -> torch.Tensor:
         tokens = self.embed_places(stride16.flatten(2).transpose(1, 2))
