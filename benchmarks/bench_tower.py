@@ -39,11 +39,12 @@ def main() -> None:
     torch.set_num_threads(os.cpu_count() or 1)
     config = EvalConfig(scenes=args.scenes, concepts=args.concepts, vqa_scenes=0)
     tower_meta = json.loads((Path(args.tower).expanduser() / "tower.json").read_text())
+    tower = evaluate(load_space(args.tower), None, config)
     result = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "chance_top1": round(1 / 1906, 5), "chance_retrieval_r1": round(1 / args.scenes, 5),
+        "chance_top1": round(1 / tower["zero_shot"]["classes"], 5), "chance_retrieval_r1": round(1 / args.scenes, 5),
         "tower_trained": tower_meta.get("trained", {}),
-        "tower": evaluate(load_space(args.tower), None, config),
+        "tower": tower,
         "shipped_vit": evaluate(load_space("rosetta"), None, config),
     }
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")

@@ -71,22 +71,18 @@ class ImageTower:
         self.backbone = backbone or PhotoBackbone.load(size=head.config.side)
         self.meta = meta or {}
 
-    def maps(self, images: list[Image.Image]) -> dict[str, torch.Tensor]:
-        return self.backbone.features(images)
-
     @torch.inference_mode()
     def embed(self, images: list[Image.Image]) -> torch.Tensor:
-        maps = self.maps(images)
+        maps = self.backbone.features(images)
         return self.head(maps["stride16"], maps["stride32"]).float()
 
 
 def save_tower(head: TowerHead, folder: Path, meta: dict) -> None:
     """tower.safetensors (float16: the head only; the backbone comes from the photo models' package) + tower.json."""
-    from safetensors.torch import save_file
+    from agent.vision.llava import save_half
 
     folder.mkdir(parents=True, exist_ok=True)
-    weights = {name: tensor.detach().to(torch.float16).contiguous() for name, tensor in head.state_dict().items()}
-    save_file(weights, str(folder / "tower.safetensors"), metadata={"format": "pt"})
+    save_half(head.state_dict(), folder / "tower.safetensors")
     (folder / "tower.json").write_text(json.dumps({"tower": asdict(head.config), **meta}, indent=1))
 
 
