@@ -77,6 +77,23 @@ def test_the_two_detectors_must_agree():
     assert [(d.label, round(d.score, 2)) for d in kept] == [("person", 0.7)]
 
 
+def test_more_of_an_agreed_kind_needs_only_centernet():
+    from agent.vision.detectors import Detection
+    from agent.vision.photo_detector import AgreementConfig, agreed
+
+    config = AgreementConfig()
+    centernet = [Detection("person", 0.6, (0, 0, 100, 200)),
+                 Detection("person", 0.45, (300, 0, 360, 150)),   # a second person NanoDet missed
+                 Detection("person", 0.2, (400, 0, 460, 150)),    # below CenterNet's own threshold
+                 Detection("person", 0.5, (10, 0, 110, 200)),     # the first person again (overlaps it)
+                 Detection("dog", 0.7, (200, 200, 300, 300))]     # a kind NanoDet never confirms
+    nanodet = [Detection("person", 0.8, (5, 5, 100, 190))]
+    kept = agreed(centernet, nanodet, config)
+    assert [(d.label, round(d.score, 2), d.box[0]) for d in kept] == [("person", 0.7, 0), ("person", 0.45, 300)]
+    # a user's stricter threshold applies to the further ones too
+    assert [d.box[0] for d in agreed(centernet, nanodet, config, threshold=0.5)] == [0]
+
+
 def test_the_photo_detector_on_the_portrait_reports_the_person():
     from agent.vision.photo_detector import shared_photo_detector
 
