@@ -182,7 +182,7 @@ class Message:
 
 
 def images_to_see(messages: Sequence[Message]) -> list[ImageBlock]:
-    """The images a core with eyes must look at itself: photos with a perception are read as words instead."""
+    """The images a core with eyes must look at itself: pictures with a perception are read as words instead."""
     return [block for block in media_in(messages)[0] if block.perception is None]
 
 

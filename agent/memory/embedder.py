@@ -30,8 +30,8 @@ class EmbedderConfig:
     space: str = "rosetta"  # rosetta | a trained vision folder | hf:<CLIP/SigLIP> (agent.space.space.load_space)
     device: str = "cpu"
     ocr: bool = True  # read the text in images and keep it with them, where the ocr extra is installed
-    # Place a real photo by what the photo detector finds in it (Rosetta's own space, whose image tower knows
-    # emoji scenes only); what detection costs a photo: docs/vision.md. False: every image goes through the
+    # Place a picture by what Rosetta's eyes find in it (the photo detectors, or the scene reader for a drawing),
+    # in Rosetta's own space; what that costs a picture: docs/vision.md. False: every image goes through the
     # image tower.
     photos: bool = True
     speech: TranscribeOptions = field(default_factory=TranscribeOptions)
@@ -106,11 +106,11 @@ class MemoryEmbedder:
             )
         return text
 
-    def photo_caption(self, image: Image.Image) -> tuple[str, str] | None:
-        """(caption to embed, description to keep) for a real photo in Rosetta's own space in which the detector
-        found something; None for a drawing, a photo of nothing it knows (a caption of nothing would put them all
-        in one place), in a space whose image tower sees photos itself (hf:), or where the photo models cannot be
-        had: the image tower places those."""
+    def picture_caption(self, image: Image.Image) -> tuple[str, str] | None:
+        """(caption to embed, description to keep) for a picture in Rosetta's own space in which Rosetta's eyes
+        found something: a real photo (the photo detectors) or a drawing (the scene reader). None for a picture of
+        nothing they know (a caption of nothing would put them all in one place), in a space whose image tower
+        sees pictures itself (hf:), or where the eyes' models cannot be had: the image tower places those."""
         if not self.config.photos or self.config.space.startswith("hf:"):
             return None
         from agent.vision.perception import perceive
@@ -119,7 +119,7 @@ class MemoryEmbedder:
             report = perceive(image)
         except RosettaError:  # no photo models (offline before setup): the image tower places it, as before
             return None
-        if report is None or not report.detections:
+        if report is None or not report.found:
             return None
         return report.caption(), report.description()
 

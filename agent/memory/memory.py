@@ -184,9 +184,9 @@ class Memory:
         if caption:
             extra["caption"] = caption
         text = self.embedder.read_text(picture)
-        photo = self.embedder.photo_caption(picture)
-        if photo is not None:  # a real photo: found by what is in it (embedder.py)
-            extra["photo_caption"] = photo[0]
+        photo = self.embedder.picture_caption(picture)
+        if photo is not None:  # a photo or a drawing: found by what is in it (embedder.py)
+            extra["photo_caption"] = photo[0]  # named when stores held photos only; drawings use it too
             item = MemoryItem("image", text="\n".join(part for part in (photo[1], text) if part), extra=extra, **metadata)
             return NewItem(item, text=photo[0], content=content, suffix=suffix)
         item = MemoryItem("image", text=text, extra=extra, **metadata)
@@ -303,7 +303,7 @@ class Memory:
         if isinstance(query, ImageBlock):
             query = query.image
         if isinstance(query, Image.Image):
-            photo = self.embedder.photo_caption(query)  # a photo looks for what is in it, as photos are stored
+            photo = self.embedder.picture_caption(query)  # a picture looks for what is in it, as pictures are stored
             return self.embedder.embed_texts([photo[0]])[0] if photo else self.embedder.embed_images([query])[0]
         if isinstance(query, AudioBlock):
             if self.embedder.by_sound:

@@ -93,10 +93,18 @@ class Capabilities:
     # Whether the images it sees include real photos. Rosetta's embedded cores see emoji scenes only: their
     # photos are looked at by the photo detector and read as words, as on a text-only core.
     photos: bool = True
+    # Whether its own eyes are trusted with drawings (emoji scenes, shapes, words on a plain background). False:
+    # the scene reader (agent/vision/scene_reader.py) reads them and the core gets words, as for photos; what the
+    # reader finds nothing in still goes to the core's eyes.
+    drawings: bool = True
 
     @property
     def sees_photos(self) -> bool:
         return self.images and self.photos
+
+    @property
+    def sees_drawings(self) -> bool:
+        return self.images and self.drawings
 
 
 class ReplyStream:
@@ -196,16 +204,18 @@ class ChatModel(ABC):
                 transcribe_block(block, self.speech)
 
     def perceive_photos(self, messages: Sequence[Message]) -> None:
-        """Give every photo this model cannot see a perception: what the photo detector found (stored on the
-        block, so later turns do not look again). Drawings are left to the model's own eyes, if any."""
-        if self.capabilities.sees_photos:
+        """Give every picture this model's own eyes are not trusted with a perception: what the photo detectors
+        found in a photo, or the scene reader in a drawing (stored on the block, so later turns do not look
+        again). The rest is left to the model's own eyes."""
+        photos, drawings = not self.capabilities.sees_photos, not self.capabilities.sees_drawings
+        if not photos and not drawings:
             return
         unseen = [block for block in media_in(messages)[0] if not block.looked]
         if unseen:
             from agent.vision.perception import perceive
 
             for block in unseen:
-                block.perception, block.looked = perceive(block.image), True
+                block.perception, block.looked = perceive(block.image, photos=photos, drawings=drawings), True
 
     def check_inputs(self, messages: Sequence[Message]) -> None:
         """Raise UnsupportedInputError, before any work, for media this model cannot take."""

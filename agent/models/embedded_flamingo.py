@@ -55,7 +55,9 @@ class EmbeddedFlamingoChatModel(AnswersPhotoQuestions, HFChatModel):
         super().__init__(text_model.model, text_model.tokenizer, None, name=f"{text_model.name}+flamingo")
         text_model.hand_over()
         self.features = text_model.features
-        self.capabilities = Capabilities(images=True, photos=False)  # emoji scenes; photos through the detector
+        # Photos through the detectors; drawings through the scene reader, which reads them far better than this
+        # core's image tokens (docs/vision.md); set drawings=True to answer from the tokens instead.
+        self.capabilities = Capabilities(images=True, photos=False, drawings=False)
         self.core = core.to(self.model.device)
         self.latents = ImageFeatureCache(self._encode_images, image_cache_size)
         self._images_seen: tuple[str, ...] = ()  # the images of the conversation being answered (cache key)

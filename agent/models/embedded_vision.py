@@ -49,15 +49,16 @@ def prompt_pieces(model: HFChatModel, messages: list[Message], tools: list[ToolS
 
 
 def answered_from_photo(messages: list[Message], tools: list[ToolSchema], plain_only: bool = False) -> ChatReply | None:
-    """The reply to a plain question (what, how many, is there, where) about the conversation's latest image when
-    it is a photo: built from the photo detector's findings (agent/vision/photo_answers.py), not generated, since
-    a 135M core does not reliably repeat what it is told. None with tools offered, or for any other request."""
+    """The reply to a plain question (what, how many, is there, where, ...) about the conversation's latest image,
+    built from what Rosetta's eyes found in it (the photo detectors, or the scene reader for a drawing), not
+    generated, since a 135M core does not reliably repeat what it is told. None with tools offered, or for any
+    other request."""
     images = media_in(messages)[0]
     if tools or not images or images[-1].perception is None:
-        return None  # tools offered, no image, or a drawing (this core's own eyes look at it)
-    from agent.vision.photo_answers import answer_in_conversation
+        return None  # tools offered, no image, or an image no report was made of (this core's own eyes look at it)
+    from agent.vision.perception import answer
 
-    text = answer_in_conversation(messages, plain_only)
+    text = answer(messages, plain_only)
     return None if text is None else ChatReply(Message.assistant(text))
 
 
@@ -87,7 +88,9 @@ class EmbeddedVisionChatModel(AnswersPhotoQuestions, HFChatModel):
         super().__init__(text_model.model, text_model.tokenizer, None, name=text_model.name)
         text_model.hand_over()
         self.features = text_model.features  # keeps how the text model lists tools
-        self.capabilities = Capabilities(images=True, photos=False)  # emoji scenes; photos through the detector
+        # Photos through the detectors; drawings through the scene reader, which reads them far better than this
+        # core's image tokens (docs/vision.md); set drawings=True to answer from the tokens instead.
+        self.capabilities = Capabilities(images=True, photos=False, drawings=False)
         device = self.model.device
         self.llava = LlavaModel(vision.to(device).eval(), projector.to(device).eval(), self.model)
         self.adapter = adapter  # the LoRA adapter, switched into the weights when on; None: projector only

@@ -111,7 +111,7 @@ def render_conversation(
             if isinstance(block, TextBlock):
                 parts.append({"type": "text", "text": block.text})
             elif isinstance(block, ImageBlock) and block.perception is not None and not sees_photos:
-                parts.append({"type": "text", "text": block.perception.text() + "\n"})  # a photo, read as words
+                parts.append({"type": "text", "text": block.perception.text() + "\n"})  # a picture read as words
             elif isinstance(block, ImageBlock):
                 parts.append({"type": "text", "text": image_marker + "\n"} if image_marker else {"type": "image"})
                 rendered.images.append(block.image)

@@ -82,10 +82,17 @@ class RosettaSpace(EmbeddingSpace):
 
 
 def load_space(spec: str = "rosetta", device: str = "cpu") -> EmbeddingSpace:
-    """'rosetta' (shipped), a folder written by `rosetta train vision` or `rosetta train tower`, or hf:<CLIP/SigLIP
-    id or folder>."""
+    """'rosetta' (shipped), 'reader' (pictures placed by what the scene reader names in them; 'reader:FOLDER' for
+    a tower folder), a folder written by `rosetta train vision` or `rosetta train tower`, or hf:<CLIP/SigLIP id or
+    folder>."""
     if spec == "rosetta":
         return RosettaSpace(device=device)
+    if spec == "reader" or spec.startswith("reader:"):
+        from agent.space.reader_space import ReaderSpace
+
+        from agent.paths import SHIPPED_WEIGHTS
+
+        return ReaderSpace(Path(spec[7:]).expanduser() if spec.startswith("reader:") else SHIPPED_WEIGHTS, device=device)
     if spec.startswith("hf:"):
         from agent.space.hf_space import HFDualEncoderSpace
 

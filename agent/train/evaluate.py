@@ -94,9 +94,14 @@ def retrieval(space: EmbeddingSpace, concepts: Sequence[Concept], split: Split, 
 
 
 def normalize_answer(text: str) -> str:
+    """VQA's usual normalisation: case, end punctuation, a leading article or "it is", number words as digits,
+    one spelling of "center"; and an answer's verdict is what comes before a colon ("I can't tell: I see no
+    triangle" is "I can't tell")."""
     text = text.strip().lower().replace("cannot", "can't").replace("can not", "can't").replace("’", "'")
+    text = text.split(":")[0].replace("centre", "center")
     text = re.sub(r"[.!?,\"]+$", "", text).strip()
     text = re.sub(r"^(the answer is|it is|it's|there (is|are))\s+", "", text)
+    text = re.sub(r"^(a|an|the)\s+", "", text)
     words = {word: str(i) for i, word in enumerate(NUMBER_WORDS)}
     return words.get(text, text)
 

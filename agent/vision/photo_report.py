@@ -41,6 +41,10 @@ class PhotoReport:
     height: int
 
     @property
+    def found(self) -> bool:
+        return bool(self.detections)
+
+    @property
     def counts(self) -> Counter[str]:
         return Counter(d.label for d in self.detections)
 

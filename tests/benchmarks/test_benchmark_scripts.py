@@ -348,3 +348,23 @@ def test_trace_paths_follows_both_attachments_to_the_model(tmp_path: Path) -> No
     for path in ("image", "audio"):
         assert report[path]["sequence"][0].startswith("agent/cli/")
         assert not any(call.startswith("agent/train/") for call in report[path]["sequence"])  # runtime only
+
+
+def test_bench_people_counts_people_with_the_shipped_rule_and_the_control(tmp_path: Path) -> None:
+    # The held-out photos need the package registries once; here one labelled photo that is already in the cache
+    # (scikit-image's astronaut, one person) stands in for them, so everything but the download runs.
+    import hashlib
+    import shutil
+
+    import skimage
+
+    photo = Path(skimage.__file__).parent / "data" / "astronaut.png"
+    shutil.copyfile(photo, tmp_path / "astronaut.png")
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text(json.dumps({"id": "astronaut", "source": "pypi", "package": "scikit-image", "path": "data/astronaut.png",
+                                  "sha256": hashlib.sha256(photo.read_bytes()).hexdigest(), "people": 1}) + "\n")
+    out = tmp_path / "people.json"
+    run_script("bench_people.py", "--cache", tmp_path, "--labels", labels, "--out", out)
+    report = read_json(out)
+    assert report["shipped"]["with_people"] == {"photos": 1, "right": 1}
+    assert report["rows"][0]["control_count"] == 1

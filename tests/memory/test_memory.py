@@ -194,7 +194,8 @@ def test_bad_input_is_refused_in_one_line_and_nothing_is_stored(memory, tmp_path
 
 
 def test_the_same_memory_runs_on_milvus_lite(tmp_path, space):
-    embedder = MemoryEmbedder(EmbedderConfig(ocr=False), space=space)
+    # photos=False: every picture through the image tower, whatever the scene reader would name: the store alone is tested
+    embedder = MemoryEmbedder(EmbedderConfig(ocr=False, photos=False), space=space)
     pictures = emoji_pictures(4)
     with Memory.open_milvus(str(tmp_path / "milvus.db"), tmp_path / "content", embedder=embedder) as memory:
         stored = [memory.add_image(image, tags=["emoji"]) for _, image in pictures]

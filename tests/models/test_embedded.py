@@ -66,12 +66,15 @@ def test_sampling_is_reproducible_with_a_seed(embedded_model: HFChatModel) -> No
     assert embedded_model.chat(messages, options=options).text == embedded_model.chat(messages, options=options).text
 
 
-def test_a_text_only_model_refuses_images_with_a_clear_line(embedded_model: HFChatModel, picture_path: Path) -> None:
+def test_a_text_only_model_refuses_images_with_a_clear_line(embedded_model: HFChatModel) -> None:
+    from PIL import Image
+
     from agent.errors import UnsupportedInputError
 
     text_only = HFChatModel(embedded_model.model, embedded_model.tokenizer, name="text-only")
+    plain = Image.new("RGB", (32, 32), "teal")  # a picture with nothing drawn on it: no eyes have words for it
     with pytest.raises(UnsupportedInputError, match="cannot see images"):
-        text_only.chat([Message.user("what is this?", images=[picture_path])])
+        text_only.chat([Message.user("what is this?", images=[plain])])
 
 
 def test_concurrent_chats_decoded_together_answer_as_they_do_alone(embedded_model: HFChatModel, picture_path: Path) -> None:

@@ -3,6 +3,8 @@ follow-ups that read only what is new, the converted adapter moving the logits a
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sys
 
 import pytest
@@ -330,6 +332,7 @@ def test_chat_tools_and_images_on_the_llama_cpp_engine(picture_path) -> None:
     call = model.chat([Message.user("What is 17 times 23?")], schemas, options=GenerationOptions(max_new_tokens=40))
     assert call.finish_reason == "tool_calls" and call.message.tool_calls[0].name == "calculator"
     assert model._cache_key() is True  # it ran with the adapter on, in llama.cpp; the torch weights stay plain
+    model.capabilities = replace(model.capabilities, drawings=True)  # the image tokens' path, not the scene reader
     looked = model.chat([Message.user("What is in this picture?", images=[Image.open(picture_path)])],
                         options=GenerationOptions(max_new_tokens=16))
     assert looked.usage.completion_tokens > 0 and looked.text.strip()

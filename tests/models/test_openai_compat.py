@@ -6,6 +6,7 @@ from pathlib import Path
 
 import openai
 import pytest
+from PIL import Image
 
 from agent.errors import EndpointError
 from agent.messages import Message
@@ -40,17 +41,18 @@ def test_api_key_is_sent_and_required(embedded_model) -> None:
         assert "Paris" in good.chat(QUESTION, options=SHORT).text
 
 
-def test_endpoint_errors_are_one_line(embedded_model, picture_path: Path) -> None:
+def test_endpoint_errors_are_one_line(embedded_model) -> None:
     with serve(embedded_model) as url:
         wrong_name = OpenAIChatModel(OpenAIEndpointConfig(url, model_name="gpt-17"))
         with pytest.raises(EndpointError, match="no model 'gpt-17'"):
             wrong_name.chat(QUESTION)
-    # A text-only model behind the server refuses the image: the user sees the server's reason.
+    # A text-only model behind the server refuses an image no eyes have words for (nothing drawn on it): the user
+    # sees the server's reason.
     text_only = HFChatModel(embedded_model.model, embedded_model.tokenizer, name="text-only")
     with serve(text_only) as url:
         remote = OpenAIChatModel(OpenAIEndpointConfig(url))
         with pytest.raises(EndpointError, match="HTTP 400: .*cannot see images"):
-            remote.chat([Message.user("what is it?", images=[picture_path])])
+            remote.chat([Message.user("what is it?", images=[Image.new("RGB", (32, 32), "teal")])])
 
 
 def test_unreachable_endpoint_and_bad_url() -> None:

@@ -1,6 +1,6 @@
-"""Real photos in a chat: the embedded default answers from what the photo detector found, a text-only core reads
-the findings as words, emoji drawings still go to Rosetta's own eyes, and an agent answers a plain photo
-question without a tool call."""
+"""Pictures in a chat: the embedded default answers from what the photo detector found in a photo or the scene
+reader in a drawing, a text-only core reads the findings as words, a core told to trust its own eyes with drawings
+gets the drawing itself, and an agent answers a plain photo question without a tool call."""
 
 from __future__ import annotations
 
@@ -18,11 +18,25 @@ def test_the_embedded_default_says_what_is_in_a_real_photo(embedded_model):
     assert counted == "I see one person.", counted
 
 
-def test_a_drawing_still_goes_to_the_embedded_eyes(embedded_model):
-    messages = [Message.user("What is in this picture?", images=[make_picture()])]
-    embedded_model.prepare_inputs(messages)
+def test_a_drawing_is_read_by_the_scene_reader(embedded_model):
+    messages = [Message.user("What is in this picture?", images=[make_picture(96, 96)])]
+    assert embedded_model.chat(messages).text == "A red circle."
     block = messages[0].images[0]
-    assert block.looked and block.perception is None  # looked at once, not a photo: the emoji encoder sees it
+    assert block.looked and [thing.name for thing in block.perception.things] == ["red circle"]
+
+
+def test_a_core_that_trusts_its_eyes_with_drawings_gets_the_drawing(embedded_model):
+    from dataclasses import replace
+
+    own_eyes = replace(embedded_model.capabilities, drawings=True)
+    saved, embedded_model.capabilities = embedded_model.capabilities, own_eyes
+    try:
+        messages = [Message.user("What is in this picture?", images=[make_picture()])]
+        embedded_model.prepare_inputs(messages)
+        block = messages[0].images[0]
+        assert block.looked and block.perception is None  # looked at once, not a photo: the emoji encoder sees it
+    finally:
+        embedded_model.capabilities = saved
 
 
 def test_a_text_only_core_reads_a_photo_as_the_detectors_findings(embedded_model):

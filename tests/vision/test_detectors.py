@@ -86,12 +86,16 @@ def test_more_of_an_agreed_kind_needs_only_centernet():
                  Detection("person", 0.45, (300, 0, 360, 150)),   # a second person NanoDet missed
                  Detection("person", 0.2, (400, 0, 460, 150)),    # below CenterNet's own threshold
                  Detection("person", 0.5, (10, 0, 110, 200)),     # the first person again (overlaps it)
+                 Detection("person", 0.55, (20, 10, 60, 60)),     # a face inside the first person's box
                  Detection("dog", 0.7, (200, 200, 300, 300))]     # a kind NanoDet never confirms
     nanodet = [Detection("person", 0.8, (5, 5, 100, 190))]
     kept = agreed(centernet, nanodet, config)
     assert [(d.label, round(d.score, 2), d.box[0]) for d in kept] == [("person", 0.7, 0), ("person", 0.45, 300)]
     # a user's stricter threshold applies to the further ones too
     assert [d.box[0] for d in agreed(centernet, nanodet, config, threshold=0.5)] == [0]
+    # further things need only CenterNet's own threshold (0.25), not the pair's mean threshold
+    centernet[1] = Detection("person", 0.3, (300, 0, 360, 150))
+    assert len(agreed(centernet, nanodet, config)) == 2
 
 
 def test_the_photo_detector_on_the_portrait_reports_the_person():
