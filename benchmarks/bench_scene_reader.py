@@ -14,8 +14,10 @@ Measures, each beside its control in the same run:
 - single-object scenes named through the embedded default's chat ("What is in the picture?");
 - VQA per question kind and caption object recall through the embedded default's chat (`rosetta eval`'s own
   measure), beside the blind control (the same questions about the scene's empty background);
-- retrieval image->text and text->image R@1 among ``retrieval`` captioned scenes, the reader's space beside the
-  tower's own image vectors (chance: 1 in the pool);
+- retrieval image->text and text->image R@1 among ``retrieval`` captioned scenes: the reader's space beside the
+  tower's own image vectors and the shipped ViT space (chance: 1 in the pool);
+- memory: ``memory`` held-out scenes stored in a fresh Memory (Rosetta's default space, OCR off), each looked for
+  by its caption; found first or not;
 - the README's example picture: which of its five things are named, and anything named that is not there.
 """
 
@@ -136,12 +138,32 @@ def readme_example(model) -> dict:
     return {"answer": answer, "named": named, "named_count": sum(named.values()), "things_read": things, "not_there": invented}
 
 
+def memory_recall(concepts, count: int, config) -> dict:
+    """Store ``count`` test scenes in a fresh memory; the share whose caption finds that scene first."""
+    import tempfile
+
+    from agent.memory.embedder import EmbedderConfig
+    from agent.memory.memory import Memory, MemoryConfig
+    from agent.memory.records import Filter
+    from agent.train.scene_text import caption
+    from agent.train.scenes import generate_scenes, render_scene
+
+    scenes = generate_scenes("test", 0, count, concepts, config)
+    with tempfile.TemporaryDirectory() as folder:
+        with Memory.open(folder, config=MemoryConfig(embedder=EmbedderConfig(ocr=False))) as memory:
+            stored = [memory.add_image(render_scene(scene, concepts)).id for scene in scenes]
+            first = [memory.search(caption(scene), k=1, where=Filter(modalities=("image",)))[0].item.id == item
+                     for scene, item in zip(scenes, stored)]
+    return {"scenes": count, "found_first": round(sum(first) / count, 4), "chance": round(1 / count, 5)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenes", type=int, default=300, help="multi-object scenes for parts, naming and grounding")
     parser.add_argument("--single", type=int, default=200, help="single-object scenes asked through the chat")
     parser.add_argument("--vqa-scenes", type=int, default=100)
     parser.add_argument("--retrieval", type=int, default=1000, help="retrieval pool per split (0: skip)")
+    parser.add_argument("--memory", type=int, default=1000, help="scenes stored in a fresh memory (0: skip)")
     parser.add_argument("--out", default=str(ROOT / "docs" / "scene_reader.json"))
     args = parser.parse_args()
 
@@ -173,10 +195,17 @@ def main() -> None:
                           for side in ("vqa", "vqa_blind_control")}), flush=True)
     if args.retrieval:
         result["retrieval"] = {"chance_r1": round(1 / args.retrieval, 5)}
-        for name, space in (("reader", load_space("reader")), ("tower_vectors", load_space(str(ROOT / "agent/weights")))):
+        from agent.space.tower_space import TowerSpace
+
+        spaces = (("reader", load_space("reader")), ("tower_vectors", TowerSpace(ROOT / "agent/weights")),
+                  ("shipped_vit", load_space("rosetta")))
+        for name, space in spaces:
             result["retrieval"][name] = {split: retrieval(space, concepts, split, args.retrieval, config, progress=False)
                                          for split in ("test", "test-combos")}
         print(json.dumps(result["retrieval"]), flush=True)
+    if args.memory:
+        result["memory"] = memory_recall(concepts, args.memory, config)
+        print(json.dumps(result["memory"]), flush=True)
     result["seconds"] = round(time.perf_counter() - started)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
 

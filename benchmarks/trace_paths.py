@@ -29,11 +29,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-# Each path: the command, and the function where the attachment becomes the model's input (the vision
-# encoder's pixels-to-tensor step; the transcript that a core which cannot hear reads instead of the recording).
+# Each path: the command, and the function where the attachment becomes what the model takes in: for a drawing,
+# the scene reader's words (SceneReader.read; before the reader, the vision encoder's pixels-to-tensor step,
+# "preprocess"); for a recording, the transcript that a core which cannot hear reads instead.
 PATHS = {
-    "image": (["chat", "--no-memory", "--image", "examples/scene.png", "What is in this picture?"], "preprocess"),
-    "audio": (["chat", "--no-memory", "--audio", "examples/question.wav"], "transcribe_block"),
+    "image": (["chat", "--no-memory", "--image", "examples/scene.png", "What is in this picture?"], ("read", "preprocess")),
+    "audio": (["chat", "--no-memory", "--audio", "examples/question.wav"], ("transcribe_block",)),
 }
 # Types that hold an attachment, by class name so that an older checkout with other module names is measured by
 # the same rule.
@@ -62,9 +63,9 @@ class Arrived(Exception):
     """Raised by the profiler when the attachment reaches the model's input: the path ends there."""
 
 
-def trace(argv: list[str], end: str) -> list[str]:
+def trace(argv: list[str], ends: tuple[str, ...]) -> list[str]:
     """The project's calls, in order, whose arguments carry the attachment of ``argv``, as 'file:function', up to
-    and including the first call of a function named ``end``."""
+    and including the first call of a function named one of ``ends``."""
     from agent.cli import main as cli_main
 
     media = Path(argv[argv.index("--image") + 1 if "--image" in argv else argv.index("--audio") + 1]).name
@@ -80,7 +81,7 @@ def trace(argv: list[str], end: str) -> list[str]:
         arguments = [frame.f_locals.get(name) for name in code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]]
         if any(carries(value, media) for value in arguments if value is not None):
             calls.append(f"{Path(code.co_filename).relative_to(ROOT)}:{code.co_name}")
-            if code.co_name == end:
+            if code.co_name in ends:
                 raise Arrived
 
     sys.setprofile(profile)
@@ -91,8 +92,8 @@ def trace(argv: list[str], end: str) -> list[str]:
         pass
     finally:
         sys.setprofile(None)
-    if not calls or not calls[-1].endswith(f":{end}"):
-        raise SystemExit(f"the {end} step was never reached: the trace does not cover this checkout's path")
+    if not calls or calls[-1].rpartition(":")[2] not in ends:
+        raise SystemExit(f"none of {', '.join(ends)} was reached: the trace does not cover this checkout's path")
     return calls
 
 
@@ -110,8 +111,8 @@ def main() -> None:
     args = parser.parse_args()
 
     result: dict[str, Any] = {"revision": git("rev-parse", "--short", "HEAD")}
-    for name, (argv, end) in PATHS.items():
-        result[name] = summarise(trace(argv, end))
+    for name, (argv, ends) in PATHS.items():
+        result[name] = summarise(trace(argv, ends))
         print(f"{name}: {result[name]['files_crossed']} files, {result[name]['file_changes']} changes of file")
     if args.before:
         result["before"] = measure_commit(args.before)

@@ -43,8 +43,10 @@ COLOUR_NAMES: dict[str, tuple[int, int, int]] = {
 @dataclass(frozen=True)
 class ReaderConfig:
     parts: PartsConfig = field(default_factory=PartsConfig)
-    flat: float = 0.85  # a thing is one flat colour when this share of its pixels lies near its median colour
-    near: float = 45.0  # "near" a colour: the largest channel difference below this
+    # A thing is one flat colour when this share of its pixels lies near its median colour ("near": the largest
+    # channel difference below ``near``). Chosen on training scenes: looser, a yellow face reads as a yellow circle.
+    flat: float = 0.9
+    near: float = 30.0
     crop: float = 1.7  # the tower sees a square this many times the thing's longer side (best on training scenes)
     min_ocr_confidence: float = 0.6
     # Names kept per emoji: the best is its name; the next ones let a question that names one of them find it

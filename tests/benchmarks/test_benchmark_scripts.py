@@ -343,7 +343,7 @@ def test_trace_paths_follows_both_attachments_to_the_model(tmp_path: Path) -> No
     out = tmp_path / "paths.json"
     run_script("trace_paths.py", "--out", out)
     report = read_json(out)
-    assert report["image"]["sequence"][-1].endswith(":preprocess")  # the encoder's pixels step ends the image path
+    assert report["image"]["sequence"][-1] == "agent/vision/scene_reader.py:read"  # the drawing becomes words there
     assert report["audio"]["sequence"][-1].endswith(":transcribe_block")
     for path in ("image", "audio"):
         assert report[path]["sequence"][0].startswith("agent/cli/")
@@ -368,3 +368,17 @@ def test_bench_people_counts_people_with_the_shipped_rule_and_the_control(tmp_pa
     report = read_json(out)
     assert report["shipped"]["with_people"] == {"photos": 1, "right": 1}
     assert report["rows"][0]["control_count"] == 1
+
+
+def test_bench_scene_reader_measures_issue_28s_goals_beside_their_controls(tmp_path: Path) -> None:
+    out = tmp_path / "scene_reader.json"
+    run_script("bench_scene_reader.py", "--scenes", 4, "--single", 2, "--vqa-scenes", 1, "--retrieval", 8, "--memory", 4,
+               "--out", out)
+    report = read_json(out)
+    assert report["parts"]["scenes"] == 4 and report["single_object_chat"]["scenes"] == 2
+    for share in (report["parts"]["grounding_iou50"]["share"], report["parts"]["grounding_control_random_thing"]["share"],
+                  report["single_object_chat"]["named"], report["memory"]["found_first"]):
+        assert_share(share)
+    assert set(report["vqa"]["per_kind"]) == set(report["vqa_blind_control"]["per_kind"])
+    assert set(report["retrieval"]) == {"chance_r1", "reader", "tower_vectors", "shipped_vit"}
+    assert report["readme_example"]["named_count"] >= 4  # the README's own picture: a real check, not a smoke one

@@ -18,6 +18,11 @@ def test_answers_normalize() -> None:
     assert normalize_answer("I cannot tell.") == normalize_answer("I can't tell")
     assert normalize_answer("It is top left.") == "top left"
     assert normalize_answer("purple") != normalize_answer("pink")
+    assert normalize_answer("A woman biking.") == "woman biking"  # articles go, as in VQA's own evaluation
+    assert normalize_answer("Centre.") == normalize_answer("center")
+    assert normalize_answer("I can't tell: I see no triangle.") == normalize_answer("I can't tell")  # the verdict
+    assert normalize_answer("Zero.") == "0"
+    assert normalize_answer("No.") != normalize_answer("I can't tell")
 
 
 class AnswerRecorder:

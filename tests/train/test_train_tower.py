@@ -58,3 +58,26 @@ def test_steps_lower_the_loss_on_a_fixed_batch(tmp_path: Path, monkeypatch: pyte
     train_tower(tiny_config(steps=10), tmp_path / "fixed")
     losses = [row["loss"] for row in json.loads((tmp_path / "fixed" / "history.json").read_text())["history"]]
     assert sum(losses[-3:]) / 3 < 0.8 * sum(losses[:3]) / 3
+
+
+def test_framed_scene_things_are_seeded_and_never_held_out() -> None:
+    from agent.train.scenes import SceneConfig
+    from agent.train.train_tower import scene_things
+
+    concepts = load_concepts()
+    allowed = set(training_concepts(concepts))
+    first = scene_things(3, 40, concepts, allowed, SceneConfig(), 1.7)
+    again = scene_things(3, 40, concepts, allowed, SceneConfig(), 1.7)
+    assert len(first) == 40 and [index for index, _ in first] == [index for index, _ in again]
+    assert all(index in allowed for index, _ in first)
+    assert all(picture.width == picture.height for _, picture in first)  # square frames, as the reader makes them
+    assert [index for index, _ in scene_things(4, 40, concepts, allowed, SceneConfig(), 1.7)] != [index for index, _ in first]
+
+
+def test_the_curriculum_trains_on_framed_scene_things(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    config = replace(tiny_config(steps=3), scenes_from=1, scene_share=0.5)
+    train_tower(config, tmp_path / "run")
+    meta = json.loads((tmp_path / "run" / "tower.json").read_text())
+    assert meta["trained"]["scene_things_from_step"] == 1 and len(meta["names"]) == len(load_concepts())
