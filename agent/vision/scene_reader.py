@@ -47,6 +47,9 @@ class ReaderConfig:
     # channel difference below ``near``). Chosen on training scenes: looser, a yellow face reads as a yellow circle.
     flat: float = 0.9
     near: float = 30.0
+    # Thin strokes and words (small letters are mostly blended rim): judged on their darkest pixels, more leniently.
+    flat_thin: float = 0.85
+    near_thin: float = 45.0
     crop: float = 1.7  # the tower sees a square this many times the thing's longer side (best on training scenes)
     min_ocr_confidence: float = 0.6
     # Names kept per emoji: the best is its name; the next ones let a question that names one of them find it
@@ -87,7 +90,11 @@ class SceneReader:
         flat: list[tuple[Part, str]] = []
         for part in parts:
             colour = self._flat_colour(part, pixels)
-            if colour:
+            x0, y0, x1, y1 = part.box
+            if x1 - x0 >= 1.3 * (y1 - y0) and fit_shape(part.mask) is None and (word := self._read_word(image, part.box)):
+                # A word of joined letters: OCR, where installed, reads any wide thing that is no shape
+                things.append(Thing("text", word, part.box, colour=colour or self._ink_colour(part, pixels)))
+            elif colour:
                 flat.append((part, colour))
             else:
                 pictures.append(part)
@@ -120,22 +127,31 @@ class SceneReader:
     def _flat_colour(self, part: Part, pixels: np.ndarray) -> str | None:
         """The colour name of a thing drawn in one flat colour, or None for a many-coloured picture. Judged
         without its rim, which anti-aliasing blends into the background: on its inside, or for strokes too thin to
-        have one (letters), on the pixels far from the background."""
+        have one and for word-like things (wide, in pieces: small letters are mostly rim), more leniently on the
+        pixels far from the background."""
         x0, y0, x1, y1 = part.box
         inside = ndimage.binary_erosion(part.mask)
-        if inside.sum() >= 0.4 * part.area:
-            solid = pixels[y0:y1, x0:x1][inside]
+        wordlike = x1 - x0 >= 1.2 * (y1 - y0) and ndimage.label(part.mask)[1] >= 2
+        if inside.sum() >= 0.4 * part.area and not wordlike:
+            solid, near, share = pixels[y0:y1, x0:x1][inside], self.config.near, self.config.flat
         else:
             ink = pixels[y0:y1, x0:x1][part.mask]
             distance = np.abs(ink - part.background).max(1)
-            solid = ink[distance >= 0.6 * np.percentile(distance, 95)]
+            solid, near, share = ink[distance >= 0.6 * np.percentile(distance, 95)], self.config.near_thin, self.config.flat_thin
         median = np.median(solid, axis=0)
-        if (np.abs(solid - median).max(1) < self.config.near).mean() < self.config.flat:
+        if (np.abs(solid - median).max(1) < near).mean() < share:
             return None
         return colour_name(median)
 
+    def _ink_colour(self, part: Part, pixels: np.ndarray) -> str:
+        """The colour name of a thing's darkest-against-the-background pixels (a word's letters)."""
+        ink = pixels[part.box[1]:part.box[3], part.box[0]:part.box[2]][part.mask]
+        distance = np.abs(ink - part.background).max(1)
+        return colour_name(np.median(ink[distance >= 0.8 * distance.max()], axis=0))
+
     def _read_word(self, image: Image.Image, box: tuple[int, int, int, int]) -> str | None:
-        """The word's letters; "" when OCR reads none; None when OCR is not installed (the ``ocr`` extra)."""
+        """The word's letters; "" when OCR reads no word (two letters at least); None when OCR is not installed
+        (the ``ocr`` extra)."""
         if not installed("rapidocr_onnxruntime"):
             return None
         from agent.vision.ocr import read_text
@@ -145,7 +161,8 @@ class SceneReader:
         if box[3] - box[1] < 32:  # OCR's text detector misses letters much smaller than this
             zoom = 32 / (box[3] - box[1])
             crop = crop.resize((round(crop.width * zoom), round(crop.height * zoom)), Image.Resampling.BICUBIC)
-        return " ".join(line.text for line in read_text(crop, self.config.min_ocr_confidence)).strip()
+        text = " ".join(line.text for line in read_text(crop, self.config.min_ocr_confidence)).strip()
+        return text if sum(character.isalnum() for character in text) >= 2 else ""  # one stray letter is no word
 
     def _crop(self, image: Image.Image, part: Part) -> Image.Image:
         return frame(image, part.box, part.background, self.config.crop)
