@@ -4,7 +4,7 @@ run, on `rosetta eval`'s held-out measures: classification of one new rendering 
 names never trained on (emoji short names), and image<->text retrieval among 1,000 held-out captioned scenes.
 Writes docs/tower_eval.json.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_tower.py --tower ~/.cache/rosetta/runs/tower [--scenes 1000]
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_tower.py --tower agent/weights [--scenes 1000]
 
 Controls: chance (1 in 1,906 for classification, 1 in the pool for retrieval) and the shipped encoder. The ViT
 trained on every concept, so for it the held-out tenth is not zero-shot.
@@ -39,7 +39,9 @@ def main() -> None:
     torch.set_num_threads(os.cpu_count() or 1)
     config = EvalConfig(scenes=args.scenes, concepts=args.concepts, vqa_scenes=0)
     tower_meta = json.loads((Path(args.tower).expanduser() / "tower.json").read_text())
-    tower = evaluate(load_space(args.tower), None, config)
+    from agent.space.tower_space import TowerSpace
+
+    tower = evaluate(TowerSpace(Path(args.tower).expanduser()), None, config)  # the tower, even where a ViT ships beside it
     result = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "chance_top1": round(1 / tower["zero_shot"]["classes"], 5), "chance_retrieval_r1": round(1 / args.scenes, 5),

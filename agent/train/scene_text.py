@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from agent.train.scenes import COLOURS, SHAPES, UNANSWERABLE, WORDS, Item, Scene
+from agent.vision.scene_report import plural  # one rule for plurals, where the reader writes them and where training does
 
 QuestionKind = Literal["what", "count", "colour", "where", "relation", "text", "unanswerable"]
 QUESTION_KINDS: tuple[QuestionKind, ...] = ("what", "count", "colour", "where", "relation", "text", "unanswerable")
@@ -28,24 +29,6 @@ class QA:
 
 def article(name: str) -> str:
     return ("an " if name[:1] in "aeiou" else "a ") + name
-
-
-def plural(name: str) -> str:
-    """English plural of a noun phrase's head: 'dog face' -> 'dog faces', 'face with tears of joy' -> 'faces with ...'."""
-    words = name.split(" ")
-    irregular = {"man": "men", "woman": "women", "person": "people"}
-    if len(words) > 1 and words[0] in irregular and words[-1].endswith("ing"):  # "woman frowning" -> "women frowning"
-        return " ".join([irregular[words[0]]] + words[1:])
-    head = next((i - 1 for i, word in enumerate(words) if word in ("with", "of", "in", "on", "and") and i > 0), len(words) - 1)
-    word = words[head]
-    if word.endswith(("s", "x", "ch", "sh")):
-        word += "es"
-    elif word.endswith("y") and word[-2:-1] not in ("a", "e", "i", "o", "u"):
-        word = word[:-1] + "ies"
-    else:
-        word += "s"
-    words[head] = word
-    return " ".join(words)
 
 
 def counted(name: str, count: int) -> str:

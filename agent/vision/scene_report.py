@@ -36,16 +36,15 @@ class Thing:
 
 
 def plural(name: str) -> str:
-    """The plural of a name's head noun: 'woman biking' -> 'women biking', 'face with tears' -> 'faces with tears'."""
+    """The plural of a name's head noun: 'woman biking' -> 'women biking', 'face with tears of joy' -> 'faces with
+    tears of joy', 'butterfly' -> 'butterflies'."""
     words = name.split(" ")
     irregular = {"man": "men", "woman": "women", "person": "people", "child": "children", "mouse": "mice"}
-    head = next((i - 1 for i, word in enumerate(words) if i > 0 and word in ("with", "of", "in", "on", "and")), None)
-    if head is None:  # 'woman biking': the noun comes first when the rest is an action
-        head = 0 if words[0] in irregular or (len(words) > 1 and words[-1].endswith("ing")) else len(words) - 1
+    if words[0] in irregular and (len(words) == 1 or words[-1].endswith("ing")):  # 'woman frowning' -> 'women ...'
+        return " ".join([irregular[words[0]]] + words[1:])
+    head = next((i - 1 for i, word in enumerate(words) if i > 0 and word in ("with", "of", "in", "on", "and")), len(words) - 1)
     word = words[head]
-    if word in irregular:
-        word = irregular[word]
-    elif word.endswith(("s", "x", "ch", "sh")):
+    if word.endswith(("s", "x", "ch", "sh")):
         word += "es"
     elif word.endswith("y") and word[-2:-1] not in ("a", "e", "i", "o", "u"):
         word = word[:-1] + "ies"
