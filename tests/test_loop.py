@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generator
 
 import pytest
+from PIL import Image
 from langchain_core.tools import tool as langchain_tool
 
 from agent.errors import EndpointError, RosettaError
@@ -220,8 +221,9 @@ def test_a_blind_core_reads_images_as_numbered_lines():
 
 
 def test_plain_chat_without_tools_refuses_images_a_blind_core_cannot_see():
+    plain = ImageBlock(Image.new("RGB", (64, 48), "teal"))  # nothing drawn on it: no eyes have words for it
     with pytest.raises(RosettaError, match="cannot see images"):
-        list(Agent(ScriptedModel(["x"]), []).stream("look", images=[ImageBlock(make_picture())]))
+        list(Agent(ScriptedModel(["x"]), []).stream("look", images=[plain]))
 
 
 def test_a_failing_model_ends_the_run_with_an_error_event_and_keeps_the_history_clean():

@@ -1,6 +1,9 @@
 """The ``locate`` tool: where in an image is the thing described in words? A box in pixels, a heatmap, the crop.
 
-With Rosetta's space (the default) the answer comes from grounding through attention
+A drawing the scene reader finds things in (agent/vision/scene_reader.py) is answered from its reading: the
+thing the words name, or the emoji whose tower vector is nearest them (docs/vision.md, "Reading drawings": the
+box is right at IoU >= 0.5 for most named emoji of held-out scenes). Otherwise, with Rosetta's space (the
+default) the answer comes from grounding through attention
 (``agent/space/grounding.py``): the phrase attends over the picture's patches, the strongest regions of that
 map become candidate boxes, and the shared image-text space checks their crops against the phrase. The
 heatmap of the attention and the crop come back so a model that sees can check them. How often the box is
@@ -85,8 +88,42 @@ class LocateTool(Tool):
         space = provided(self.space, EmbeddingSpace, _shipped_space)
         grounder = grounder_for(space) if isinstance(space, RosettaSpace) else None  # other spaces: windows
         if grounder is not None:
-            return _by_attention(grounder, picture, wanted)
+            return _by_reading(picture, wanted) or _by_attention(grounder, picture, wanted)
         return _by_windows(space, picture, wanted)
+
+
+def _by_reading(picture, wanted: str) -> list[MediaBlock] | None:
+    """A drawing, through the scene reader: the thing the words name (a shape or word by its name, an emoji by its
+    guesses), or else the emoji whose tower vector is nearest the words. None for a photo, a drawing the reader
+    finds nothing in, or where its weights are not installed: attention grounding answers then."""
+    import torch
+    from PIL import ImageDraw
+
+    from agent.vision.perception import perceive
+    from agent.vision.scene_answers import things_named
+    from agent.vision.scene_reader import has_scene_reader, shared_scene_reader
+
+    report = perceive(picture, photos=False) if has_scene_reader() else None
+    if report is None:
+        return None
+    named = things_named(wanted, report)
+    if named:
+        thing, how = named[0], f"found {wanted}: {named[0].phrase()}"
+    elif report.emoji:
+        reader = shared_scene_reader()
+        phrase = reader.text.encode([reader.template.format(wanted)]).float()[0]
+        likeness = torch.stack([found.vector for found in report.emoji]) @ phrase
+        thing = report.emoji[int(likeness.argmax())]
+        how = (f"nothing I read here is called {wanted}; the thing most like it is {thing.phrase()} "
+               f"(similarity {float(likeness.max()):.2f}), which may not be what you mean")
+    else:
+        return None
+    box, (width, height) = thing.box, picture.size
+    marked = picture.copy()
+    ImageDraw.Draw(marked).rectangle((box[0], box[1], box[2] - 1, box[3] - 1), outline=(255, 210, 0), width=2)
+    where = f"box [{box[0]}, {box[1]}, {box[2]}, {box[3]}] (pixels, image {width} x {height})"
+    return [TextBlock(f"{how}, at {where}; the picture with the box (yellow) and the crop are attached"),
+            ImageBlock(marked), ImageBlock(picture.crop(box))]
 
 
 def _by_attention(grounder, picture, wanted: str) -> list[MediaBlock]:

@@ -87,12 +87,10 @@ def test_streaming_gives_the_same_answer_in_openai_chunks(client):
     assert events[-1]["choices"] == [] and events[-1]["usage"]["completion_tokens"] > 0
 
 
-def test_an_image_reaches_the_model_and_changes_the_prompt(client):
-    plain = client.post("/v1/chat/completions", json=chat_body("What is in the picture?")).json()
+def test_an_image_reaches_the_model_and_is_answered_from_what_is_in_it(client):
     content = [image_part(png_data_url("red")), {"type": "text", "text": "What is in the picture?"}]
     seen = client.post("/v1/chat/completions", json={**chat_body(""), "messages": [{"role": "user", "content": content}]}).json()
-    assert seen["choices"][0]["message"]["content"]
-    assert seen["usage"]["prompt_tokens"] > plain["usage"]["prompt_tokens"]  # the image's tokens are in the prompt
+    assert "red" in seen["choices"][0]["message"]["content"].lower()  # a red disc, read by the scene reader
 
 
 def test_input_audio_is_heard(client):

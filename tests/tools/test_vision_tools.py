@@ -99,8 +99,8 @@ def test_ask_image_answers_the_question_asked(embedded_model, concepts, tmp_path
     absent = _call(tool, {"question": "What colour is the dog?"}, context)  # image 2: film frames, no shapes
     assert not count.is_error and re.fullmatch(r"\d+|one|two|three|four|five", _plain(count.text)), count.text
     assert _plain(where.text) in {place for row in REGIONS for place in row}, where.text
-    # What the LoRA stage taught for what the picture does not show (99% of such questions in docs/vision.md).
-    assert _plain(absent.text) == "i can't tell", absent.text
+    # What the picture does not show gets "I can't tell", never a guess (the scene reader says why after a colon).
+    assert _plain(absent.text).split(":")[0] == "i can't tell", absent.text
 
 
 def _plain(answer: str) -> str:
