@@ -29,7 +29,7 @@ from agent.events import (
     ToolCallEvent,
     ToolResultEvent,
 )
-from agent.messages import AudioBlock, ImageBlock, Message, TextBlock, ToolCall, ToolResult
+from agent.messages import AudioBlock, ImageBlock, Message, TextBlock, ToolCall, ToolResult, media_in
 from agent.models.base import ChatModel, GenerationOptions, Usage
 from agent.models.constrained import CLOSE, OPEN
 from agent.models.stop_strings import HiddenSpanFilter
@@ -117,9 +117,22 @@ class Agent:
             yield event
 
     def prepare(self, user: Message) -> None:
-        """Before any work, once per turn: transcribe what the core cannot hear and look at the photos it cannot
-        see; refuse images only when nothing here can see them (the image tools look for a core that cannot)."""
-        self.model.prepare_inputs([user], refuse=not self.tools)
+        """Before any work, once per turn, the Agent's own: transcribe what the core cannot hear and look at the
+        pictures it cannot see, straight through the speech and vision layers; refuse images only when nothing here
+        can see them (the image tools look for a core that cannot). The core's own ``prepare_inputs`` then finds
+        the work done (a ChatModel used without an Agent does the same for itself)."""
+        capabilities = self.model.capabilities
+        images, recordings = media_in([user])
+        if recordings and not capabilities.audio:  # the speech side loads only for a turn with a recording
+            from agent.speech.transcriber import transcribe_unheard
+
+            transcribe_unheard([user], self.model.speech)
+        if images:
+            from agent.vision.perception import perceive_unseen
+
+            perceive_unseen([user], photos=not capabilities.sees_photos, drawings=not capabilities.sees_drawings)
+        if not self.tools:
+            self.model.check_inputs([user])
 
     def reset(self) -> None:
         self.history = [Message.system(self.system_prompt)] if self.system_prompt else []

@@ -181,9 +181,9 @@ class ChatModel(ABC):
         return False
 
     def prepare_inputs(self, messages: Sequence[Message], refuse: bool = True) -> None:
-        """Before any generation: transcribe what this model cannot hear, look at the photos it cannot see, and
-        (``refuse``) refuse what it cannot take. Each recording and photo is worked on once: the results stay on
-        their blocks, so a second call (an agent prepares a turn, then its model's stream) only checks."""
+        """Before any generation: transcribe what this model cannot hear, look at the pictures it cannot see, and
+        (``refuse``) refuse what it cannot take. Each recording and picture is worked on once: the results stay on
+        their blocks, so a second call (an agent prepared the turn, then its model's stream) only checks."""
         self.transcribe_audio(messages)
         self.perceive_photos(messages)
         if refuse:
@@ -194,28 +194,18 @@ class ChatModel(ABC):
 
         The transcript is stored on the block (the waveform stays), so later turns do not transcribe it again.
         """
-        if self.capabilities.audio:
-            return
-        unheard = [block for block in media_in(messages)[1] if block.transcript is None]
-        if unheard:
-            from agent.speech.transcriber import transcribe_block
+        if not self.capabilities.audio:
+            from agent.speech.transcriber import transcribe_unheard
 
-            for block in unheard:
-                transcribe_block(block, self.speech)
+            transcribe_unheard(messages, self.speech)
 
     def perceive_photos(self, messages: Sequence[Message]) -> None:
         """Give every picture this model's own eyes are not trusted with a perception: what the photo detectors
         found in a photo, or the scene reader in a drawing (stored on the block, so later turns do not look
         again). The rest is left to the model's own eyes."""
-        photos, drawings = not self.capabilities.sees_photos, not self.capabilities.sees_drawings
-        if not photos and not drawings:
-            return
-        unseen = [block for block in media_in(messages)[0] if not block.looked]
-        if unseen:
-            from agent.vision.perception import perceive
+        from agent.vision.perception import perceive_unseen
 
-            for block in unseen:
-                block.perception, block.looked = perceive(block.image, photos=photos, drawings=drawings), True
+        perceive_unseen(messages, photos=not self.capabilities.sees_photos, drawings=not self.capabilities.sees_drawings)
 
     def check_inputs(self, messages: Sequence[Message]) -> None:
         """Raise UnsupportedInputError, before any work, for media this model cannot take."""
@@ -225,9 +215,9 @@ class ChatModel(ABC):
         unseen = [block for block in media_in(messages)[0] if block.perception is None]
         if unseen and not self.capabilities.images:
             raise UnsupportedInputError(
-                f"model {self.name} cannot see images other than photos (it reads a photo through the photo detector, "
-                "and this picture looks like a drawing); use the embedded default for emoji scenes, or a "
-                "vision-language model, e.g. --model hf:<llava/qwen2-vl id or folder>"
+                f"model {self.name} cannot see images, and Rosetta's eyes found nothing in this one to put into words "
+                "(nothing drawn on a plain background, nothing its photo detectors know); use a vision-language "
+                "model, e.g. --model hf:<llava/qwen2-vl id or folder>"
             )
 
     @abstractmethod

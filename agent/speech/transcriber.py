@@ -10,14 +10,14 @@ import hashlib
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from tqdm import tqdm
 
 from agent.speech.audio_stream import open_audio_stream
 from agent.errors import RosettaError
 from agent.media import SPEECH_SAMPLE_RATE, AudioSource
-from agent.messages import AudioBlock
+from agent.messages import AudioBlock, Message, media_in
 from agent.speech.engines import DecodeOptions, SpeechEngine, load_engine
 from agent.speech.transcript import Segment, Transcript
 from agent.speech.vad import SpeechChunker, VADConfig
@@ -147,6 +147,13 @@ def transcribe(
 _recent_transcripts: OrderedDict[tuple, str] = OrderedDict()
 _recent_lock = threading.Lock()
 RECENT_TRANSCRIPTS = 256
+
+
+def transcribe_unheard(messages: Sequence[Message], options: TranscribeOptions | None = None) -> None:
+    """Give every recording of ``messages`` without a transcript one; it stays on the block (never done twice)."""
+    for block in media_in(messages)[1]:
+        if block.transcript is None:
+            transcribe_block(block, options)
 
 
 def transcribe_block(block: AudioBlock, options: TranscribeOptions | None = None, progress: bool = False) -> str:

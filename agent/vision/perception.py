@@ -48,6 +48,18 @@ def perceive(image: Image.Image, photos: bool = True, drawings: bool = True) -> 
     return report
 
 
+def perceive_unseen(messages: Sequence[Message], photos: bool = True, drawings: bool = True) -> None:
+    """Give every image of ``messages`` not looked at yet its report from the eyes asked for (``photos``,
+    ``drawings``); it stays on the block with ``looked`` set, so no image is looked at twice."""
+    if not photos and not drawings:
+        return
+    from agent.messages import media_in
+
+    for block in media_in(messages)[0]:
+        if not block.looked:
+            block.perception, block.looked = perceive(block.image, photos=photos, drawings=drawings), True
+
+
 def _look_at_photo(image: Image.Image) -> PhotoReport:
     from agent.vision.photo_detector import shared_photo_detector
 

@@ -3,16 +3,16 @@ scenes: emoji, coloured shapes and words on a plain or graded background).
 
 Two stages, as in a region-based detector:
 1. where: agent/vision/scene_parts.py finds each separate thing and its box from the background;
-2. what: a thing drawn in one flat colour is a shape or a word. Its colour gets the nearest common colour name;
-   its outline gives the shape (a star is far from convex; a circle fills its enclosing circle, a square less,
-   a triangle least); a wide flat thing of several pieces is writing, read by OCR when the ``ocr`` extra is
-   installed. Anything else is an emoji-like picture: the image tower (agent/vision/tower.py, the pretrained
-   MobileNetV3 backbone with a head trained into the sentence space) embeds a square crop around it, and the
-   nearest of the names the tower was trained against names it.
+2. what: a wide thing that fits no shape is offered to OCR first (the ``ocr`` extra): two letters or more make
+   it a word. A thing drawn in one flat colour is a shape when its outline fits one (agent/vision/shape_fit.py),
+   its colour named after the nearest common colour; flat letters side by side are a word (read by OCR where
+   installed, "some writing" where not). Anything else is an emoji-like picture: the image tower
+   (agent/vision/tower.py, the pretrained MobileNetV3 backbone with a head trained into the sentence space)
+   embeds a square frame around it, and the nearest of the names the tower was trained against names it.
 
     reader = SceneReader.load()                        # the shipped tower (agent/weights/tower.*)
     report = reader.read(Image.open("examples/scene.png"))
-    report.description()   # 'I see a woman biking (at the top), ..., and the word "HI" (at the bottom right).'
+    report.description()   # 'I see a woman biking (in the center), ... and the word "HI" (at the bottom right).'
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image
 from scipy import ndimage
 
@@ -31,6 +31,10 @@ from agent.paths import SHIPPED_WEIGHTS
 from agent.vision.scene_parts import Part, PartsConfig, find_parts
 from agent.vision.scene_report import SceneReport, Thing
 from agent.vision.shape_fit import fit_shape
+from agent.vision.tower import ImageTower, load_tower
+
+if TYPE_CHECKING:
+    from agent.space.text_encoder import SentenceEncoder
 
 # Anchors for the colour names people use most; a flat thing gets the nearest.
 COLOUR_NAMES: dict[str, tuple[int, int, int]] = {
@@ -59,7 +63,8 @@ class ReaderConfig:
 
 
 class SceneReader:
-    def __init__(self, tower, text, names: list[str], template: str, config: ReaderConfig = ReaderConfig()):
+    def __init__(self, tower: ImageTower, text: SentenceEncoder, names: list[str], template: str,
+                 config: ReaderConfig = ReaderConfig()):
         self.tower = tower
         self.text = text  # the sentence encoder the tower was trained against (agent/space/text_encoder.py)
         self.names = names
@@ -71,7 +76,6 @@ class SceneReader:
     def load(cls, folder: Path = SHIPPED_WEIGHTS, config: ReaderConfig = ReaderConfig()) -> "SceneReader":
         """The tower in ``folder`` (tower.json, tower.safetensors) and the sentence vectors of its names."""
         from agent.space.text_encoder import SentenceEncoder
-        from agent.vision.tower import load_tower
 
         tower = load_tower(folder)
         names = tower.meta.get("names") or []
@@ -114,13 +118,20 @@ class SceneReader:
                     things.append(Thing("shape", shape, part.box, colour=colour))
                 else:
                     pictures.append(part)
-        if pictures:
-            vectors = self.tower.embed([self._crop(image, part) for part in pictures])
-            best = (vectors @ self.name_vectors.T).topk(self.config.alternatives, dim=1)
-            for part, vector, scores, indices in zip(pictures, vectors, best.values.tolist(), best.indices.tolist()):
-                names = [self.names[index] for index in indices]
-                things.append(Thing("emoji", names[0], part.box, score=scores[0], vector=vector, alternatives=names[1:]))
+        things += self._name_pictures(image, pictures)
         return SceneReport(sorted(things, key=lambda thing: (thing.box[1], thing.box[0])), image.width, image.height)
+
+    def _name_pictures(self, image: Image.Image, pictures: list[Part]) -> list[Thing]:
+        """Each emoji-like thing named by the tower: its frame's vector, and the nearest names, best first."""
+        if not pictures:
+            return []
+        vectors = self.tower.embed([self._crop(image, part) for part in pictures])
+        best = (vectors @ self.name_vectors.T).topk(self.config.alternatives, dim=1)
+        named = []
+        for part, vector, scores, indices in zip(pictures, vectors, best.values.tolist(), best.indices.tolist()):
+            names = [self.names[index] for index in indices]
+            named.append(Thing("emoji", names[0], part.box, score=scores[0], vector=vector, alternatives=names[1:]))
+        return named
 
     # Flat things: shapes and words ----------------------------------------------------------------------
 
