@@ -4,20 +4,20 @@ fit it, and the report kept by image content (so a picture discussed over many t
 ``perceive(image)`` gives a photo's PhotoReport (the photo detectors) or a drawing's SceneReport (the scene
 reader, agent/vision/scene_reader.py, on an emoji scene or any things drawn on a plain background);
 agent/vision/picture_kind.py tells them apart. A drawing gets None where the reader finds nothing drawn on it, or
-its weights are not installed: a core's own eyes look at those. ``answer(messages)`` answers a plain question about the latest image from its report.
+its weights are not installed: a core's own eyes look at those. ``perceive_unseen(messages)`` gives each image of a
+conversation its report once; ``answer(messages)`` answers a plain question about the latest image from its report.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from typing import Sequence
 
 from PIL import Image
 
-from typing import Sequence
-
 from agent.media import image_digest
-from agent.messages import Message
+from agent.messages import Message, media_in
 from agent.vision.photo_report import PhotoReport
 from agent.vision.scene_report import SceneReport
 
@@ -53,8 +53,6 @@ def perceive_unseen(messages: Sequence[Message], photos: bool = True, drawings: 
     ``drawings``); it stays on the block with ``looked`` set, so no image is looked at twice."""
     if not photos and not drawings:
         return
-    from agent.messages import media_in
-
     for block in media_in(messages)[0]:
         if not block.looked:
             block.perception, block.looked = perceive(block.image, photos=photos, drawings=drawings), True
@@ -80,8 +78,6 @@ def _read_drawing(image: Image.Image) -> SceneReport | None:
 def answer(messages: Sequence[Message], plain_only: bool = False) -> str | None:
     """The answer to the conversation's last request from its latest image's report, when it is a plain question
     about that image (agent/vision/photo_answers.py, agent/vision/scene_answers.py); None: the core answers."""
-    from agent.messages import media_in
-
     images = media_in(messages)[0]
     report = images[-1].perception if images else None
     if isinstance(report, PhotoReport):
