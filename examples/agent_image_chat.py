@@ -1,4 +1,6 @@
-"""Chat about an image with the agent: it picks an image tool, shows the call, and answers from the result.
+"""Chat about an image with the agent: a plain question about a picture is answered from what Rosetta's eyes read
+in it (the scene reader for a drawing, the photo detectors for a photo), with no tool call; a request that needs
+a tool shows the call and its result.
 
     .venv/bin/python examples/agent_image_chat.py [IMAGE] [QUESTION...]
 """

@@ -23,9 +23,10 @@ def run_example(name: str, *arguments: str, tmp_path: Path) -> str:
     return done.stdout
 
 
-def test_image_chat_calls_an_image_tool(tmp_path):
-    output = run_example("agent_image_chat", "examples/scene.png", "What is in this picture?", tmp_path=tmp_path)
-    assert "[calls describe_image" in output and "[describe_image returned:" in output
+def test_image_chat_answers_from_what_the_eyes_read(tmp_path):
+    output = run_example("agent_image_chat", tmp_path=tmp_path)  # the picture, then a follow-up about it
+    assert "woman biking" in output and "north macedonia flag" in output and "[calls" not in output
+    assert output.rstrip().endswith("Three.")  # three emoji: the biker, the mage and the flag
 
 
 def test_spoken_question_is_heard_and_computed(tmp_path):
