@@ -12,7 +12,7 @@ import re
 from typing import Sequence
 
 from agent.messages import ImageBlock, Message
-from agent.vision.scene_report import SceneReport, Thing, number, plural
+from agent.vision.scene_report import SceneReport, Thing, listing, number, plural
 
 CANT = "I can't tell"
 SHAPES = ("circle", "square", "triangle", "star")
@@ -121,8 +121,7 @@ def answer(question: str, report: SceneReport) -> str | None:
 
 
 def _names(things: list[Thing]) -> str:
-    names = [thing.phrase() for thing in things]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return listing([thing.phrase() for thing in things])
 
 
 BEYOND = ("That is all I can tell about this picture: I name emoji, shapes with their colours, and words, and where "

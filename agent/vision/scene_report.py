@@ -53,6 +53,11 @@ def plural(name: str) -> str:
     return " ".join(words[:head] + [word] + words[head + 1:])
 
 
+def listing(phrases: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
+
+
 def with_article(name: str) -> str:
     return ("an " if name[:1] in "aeiou" else "a ") + name
 
@@ -114,7 +119,7 @@ class SceneReport:
             else:
                 places = "; ".join(f"one {self.place(other)}" for other in same)
                 parts.append(f"{number(len(same))} {plural(thing.name)} ({places})")
-        return "I see " + ", ".join(parts[:-1]) + " and " + parts[-1] + "."
+        return f"I see {listing(parts)}."
 
     def caption(self) -> str:
         """The things named and counted, for a text embedding: 'two cats, a pink square and the word "HI"'."""
@@ -128,7 +133,7 @@ class SceneReport:
         for name in names:
             same = [thing for thing in self.things if thing.name == name]
             parts.append(same[0].phrase() if len(same) == 1 else f"{number(len(same))} {plural(name)}")
-        return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+        return listing(parts)
 
     def text(self) -> str:
         """What a core that cannot see the drawing reads in its place."""
